@@ -1,0 +1,40 @@
+# Two entry points, both safe on a fresh clone:
+#   make run   installs, migrates, seeds demo data, starts web server + worker
+#   make test  installs (incl. Chromium for browser tests) and runs every test
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test venv dev-deps browser bench clean
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || "$$(bin/find-python)" -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+dev-deps: $(VENV)/.dev-installed
+
+browser:
+	bin/install-chromium
+
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap
+	bin/serve $(PY) $(HOST) $(PORT)
+
+test: dev-deps browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3* .pytest_cache

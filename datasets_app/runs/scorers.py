@@ -1,0 +1,125 @@
+"""Built-in scorers: autoevals' standard ones, contains/regex, and LLM judges.
+
+A scorer is `func(*, input, output, expected) -> float | {"score", "reason"}`
+with score in 0..1. A scorer that raises leaves `score: null` and its error;
+the other scorers of the item still run (see executor.py).
+"""
+
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+
+from .registry import register_scorer
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _autoevals_score(scorer, *, input, output, expected, **kwargs) -> dict:
+    result = scorer.eval(output=output, expected=expected, input=input, **kwargs)
+    if result.error is not None:
+        raise RuntimeError(str(result.error))
+    reason = None
+    if result.metadata:
+        reason = result.metadata.get("rationale") or result.metadata.get("choice")
+        if reason is None:
+            reason = json.dumps(result.metadata, ensure_ascii=False, default=str)[:500]
+    return {"score": None if result.score is None else float(result.score), "reason": reason}
+
+
+@register_scorer("exact-match", name="Exact match", description="1 when output equals the expected output, else 0.")
+def exact_match(*, input, output, expected):
+    from autoevals import ExactMatch
+
+    return _autoevals_score(ExactMatch(), input=input, output=output, expected=expected)
+
+
+@register_scorer("levenshtein", name="Levenshtein", description="1 − normalised edit distance between output and expected text.")
+def levenshtein(*, input, output, expected):
+    from autoevals import Levenshtein
+
+    return _autoevals_score(Levenshtein(), input=input, output=_as_text(output), expected=_as_text(expected))
+
+
+@register_scorer("numeric-diff", name="Numeric difference", description="Closeness of two numbers: 1 − |a−b| / max(|a|,|b|).")
+def numeric_diff(*, input, output, expected):
+    from autoevals import NumericDiff
+
+    try:
+        output_number, expected_number = float(output), float(expected)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"numeric-diff needs numbers, got {output!r} and {expected!r}") from exc
+    return _autoevals_score(NumericDiff(), input=input, output=output_number, expected=expected_number)
+
+
+@register_scorer("json-diff", name="JSON difference", description="Structural similarity of output and expected JSON.")
+def json_diff(*, input, output, expected):
+    from autoevals import JSONDiff
+
+    return _autoevals_score(JSONDiff(), input=input, output=output, expected=expected)
+
+
+@register_scorer("valid-json", name="Valid JSON", description="1 when the output is (or parses as) JSON.")
+def valid_json(*, input, output, expected):
+    from autoevals import ValidJSON
+
+    return _autoevals_score(ValidJSON(), input=input, output=output, expected=None)
+
+
+@register_scorer("list-contains", name="List contains", description="How well the output list covers the expected list.")
+def list_contains(*, input, output, expected):
+    from autoevals import ListContains
+
+    if not isinstance(output, list) or not isinstance(expected, list):
+        raise ValueError("list-contains needs a list output and a list expected output")
+    return _autoevals_score(
+        ListContains(), input=input, output=[_as_text(v) for v in output], expected=[_as_text(v) for v in expected]
+    )
+
+
+@register_scorer("contains", name="Contains", description="1 when the expected text occurs in the output (case-insensitive).")
+def contains(*, input, output, expected):
+    if expected is None:
+        raise ValueError("contains needs an expected output")
+    needle, haystack = _as_text(expected).lower(), _as_text(output).lower()
+    found = needle in haystack
+    return {"score": 1.0 if found else 0.0, "reason": "found" if found else f"{needle[:60]!r} not in output"}
+
+
+@register_scorer("regex", name="Regex match", description="1 when the output matches the expected output read as a regular expression.")
+def regex(*, input, output, expected):
+    if not isinstance(expected, str):
+        raise ValueError("regex needs the expected output to be a pattern string")
+    try:
+        pattern = re.compile(expected)
+    except re.error as exc:
+        raise ValueError(f"invalid pattern {expected!r}: {exc}") from exc
+    matched = pattern.search(_as_text(output)) is not None
+    return {"score": 1.0 if matched else 0.0, "reason": "matched" if matched else "no match"}
+
+
+def _judge_client():
+    from .targets import openai_client
+
+    return openai_client()
+
+
+@register_scorer("factuality", name="Factuality (LLM judge)", description="autoevals Factuality: is the output consistent with the expected answer?")
+def factuality(*, input, output, expected):
+    from autoevals import Factuality
+
+    judge = Factuality(client=_judge_client(), model=settings.OPENAI_MODEL)
+    return _autoevals_score(judge, input=_as_text(input), output=_as_text(output), expected=_as_text(expected))
+
+
+@register_scorer("closed-qa", name="Closed QA (LLM judge)", description="autoevals ClosedQA: does the output answer the input per the expected criteria?")
+def closed_qa(*, input, output, expected):
+    from autoevals import ClosedQA
+
+    judge = ClosedQA(client=_judge_client(), model=settings.OPENAI_MODEL)
+    return _autoevals_score(
+        judge, input=_as_text(input), output=_as_text(output), expected=None, criteria=_as_text(expected)
+    )

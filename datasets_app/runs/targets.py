@@ -1,0 +1,196 @@
+"""Built-in targets: offline ones for demos and tests, plus HTTP and
+OpenAI-compatible model targets configured from settings/environment.
+
+A target is `func(input, context) -> output` (sync or async); raising marks
+the item failed with the exception's message. Raise `TransientError` (or let
+a timeout, connection error, HTTP 429/5xx happen) for failures worth retrying.
+"""
+
+import json
+import re
+import time
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from .registry import TargetOutput, register_target
+
+
+class TransientError(Exception):
+    """A failure that may go away on retry (rate limit, 5xx, dropped connection)."""
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("question", "text", "prompt", "message", "input"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    return json.dumps(value, ensure_ascii=False)
+
+
+@register_target("workflow", "echo", name="Echo workflow", description="Returns the item's input unchanged.")
+def echo(input, context):
+    return input
+
+
+@register_target(
+    "workflow", "uppercase", name="Uppercase workflow", description="Returns the input's text in upper case."
+)
+def uppercase(input, context):
+    return _text_of(input).upper()
+
+
+KEYWORD_ANSWERS = {
+    "capital of france": "Paris",
+    "capital of japan": "Tokyo",
+    "capital of italy": "Rome",
+    "2+2": "4",
+    "2 + 2": "4",
+    "largest planet": "Jupiter",
+    "boiling point of water": "100 °C",
+    "author of hamlet": "William Shakespeare",
+    "speed of light": "299,792 km/s",
+}
+
+
+@register_target(
+    "agent",
+    "keyword-agent",
+    name="Keyword agent",
+    description=(
+        "Answers from a small keyword table after a delay (context.delayMs, "
+        "default 300 ms), so a run is slow enough to watch."
+    ),
+)
+def keyword_agent(input, context):
+    delay_ms = 300
+    if isinstance(context, dict) and isinstance(context.get("delayMs"), (int, float)):
+        delay_ms = max(0, min(float(context["delayMs"]), 60_000))
+    time.sleep(delay_ms / 1000)
+    question = _text_of(input).lower()
+    for keyword, answer in KEYWORD_ANSWERS.items():
+        if keyword in question:
+            return answer
+    return "I don't know."
+
+
+@register_target(
+    "workflow",
+    "fail-on-keyword",
+    name="Fails on 'fail'",
+    description="Echoes the input, but raises an error when the input mentions 'fail'.",
+)
+def fail_on_keyword(input, context):
+    if "fail" in _text_of(input).lower():
+        raise RuntimeError(f"refusing input that mentions 'fail': {_text_of(input)[:80]}")
+    return input
+
+
+@register_target(
+    "workflow",
+    "sleep",
+    name="Sleeper",
+    description="Sleeps input.seconds (default 1 s) without cooperating, then echoes; for timeout tests.",
+)
+def sleeper(input, context):
+    seconds = input.get("seconds", 1) if isinstance(input, dict) else 1
+    time.sleep(float(seconds))
+    return input
+
+
+# ---- HTTP endpoint ------------------------------------------------------------
+
+RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
+
+
+def _http_headers() -> dict:
+    headers = {"Content-Type": "application/json"}
+    if settings.HTTP_TARGET_HEADERS:
+        headers.update(json.loads(settings.HTTP_TARGET_HEADERS))
+    return headers
+
+
+@register_target(
+    "http",
+    "endpoint",
+    name="HTTP endpoint",
+    description="POSTs the item input as JSON to HTTP_TARGET_URL; the JSON reply is the output.",
+)
+def http_endpoint(input, context):
+    if not settings.HTTP_TARGET_URL:
+        raise RuntimeError("HTTP_TARGET_URL is not set")
+    try:
+        response = httpx.post(settings.HTTP_TARGET_URL, json=input, headers=_http_headers(), timeout=60)
+    except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.TimeoutException) as exc:
+        raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 300:
+        excerpt = re.sub(r"\s+", " ", response.text)[:200]
+        message = f"HTTP {response.status_code}: {excerpt}"
+        if response.status_code in RETRYABLE_HTTP:
+            raise TransientError(message)
+        raise RuntimeError(message)
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise RuntimeError(f"Reply is not JSON: {response.text[:200]}") from exc
+
+
+# ---- OpenAI-compatible chat model ------------------------------------------------
+
+
+def openai_client():
+    import openai
+
+    return openai.OpenAI(
+        base_url=settings.OPENAI_BASE_URL or None,
+        api_key=settings.OPENAI_API_KEY or "not-needed",
+        max_retries=0,  # the run engine owns retries and counts them
+        timeout=120,
+    )
+
+
+def chat_messages(input, context) -> list[dict]:
+    if isinstance(input, dict) and isinstance(input.get("messages"), list):
+        return input["messages"]
+    messages = [{"role": "system", "content": settings.OPENAI_SYSTEM_PROMPT}]
+    if context:
+        messages.append({"role": "system", "content": f"Context: {_text_of(context)}"})
+    messages.append({"role": "user", "content": _text_of(input)})
+    return messages
+
+
+@register_target(
+    "model",
+    "chat",
+    name="Chat model (OpenAI-compatible)",
+    description="Sends the input to OPENAI_MODEL at OPENAI_BASE_URL (OpenAI, vLLM, Ollama, LM Studio).",
+)
+def chat_model(input, context):
+    import openai
+
+    try:
+        completion = openai_client().chat.completions.create(
+            model=settings.OPENAI_MODEL, messages=chat_messages(input, context)
+        )
+    except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError) as exc:
+        raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+    except openai.APIStatusError as exc:
+        message = f"HTTP {exc.status_code}: {str(exc.message)[:200]}"
+        if exc.status_code in RETRYABLE_HTTP:
+            raise TransientError(message) from exc
+        raise RuntimeError(message) from exc
+    usage = None
+    if completion.usage is not None:
+        usage = {
+            "promptTokens": completion.usage.prompt_tokens,
+            "completionTokens": completion.usage.completion_tokens,
+            "totalTokens": completion.usage.total_tokens,
+        }
+    return TargetOutput(
+        output=completion.choices[0].message.content,
+        usage=usage,
+        attributes={"gen_ai.request.model": settings.OPENAI_MODEL, "gen_ai.response.model": completion.model},
+    )
