@@ -107,7 +107,8 @@ else:
             },
             # A file (not :memory:) so that live-server tests, worker threads
             # and the test process all see the same database.
-            "TEST": {"NAME": str(BASE_DIR / ".test-db.sqlite3")},
+            # One file per test process, so parallel test sessions never share it.
+            "TEST": {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")},
         }
     }
 
