@@ -171,6 +171,10 @@ PLAYGROUND_CHUNK_SIZE = int(os.environ.get("PLAYGROUND_CHUNK_SIZE", 500))
 # A chunk whose lease is not renewed for this long is taken over by another worker.
 PLAYGROUND_LEASE_SECONDS = float(os.environ.get("PLAYGROUND_LEASE_SECONDS", 30))
 PLAYGROUND_DEFAULT_ITEM_TIMEOUT = float(os.environ.get("PLAYGROUND_ITEM_TIMEOUT", 60))
+PLAYGROUND_MAX_OUTPUT_BYTES = int(os.environ.get("PLAYGROUND_MAX_OUTPUT_BYTES", 1024 * 1024))
+# Retries of transient failures wait base·2^(n-1) seconds (capped), half of it jittered.
+PLAYGROUND_RETRY_BASE_DELAY = float(os.environ.get("PLAYGROUND_RETRY_BASE_DELAY", 0.5))
+PLAYGROUND_RETRY_MAX_DELAY = float(os.environ.get("PLAYGROUND_RETRY_MAX_DELAY", 10))
 # Extra targets/scorers: dotted paths to modules that register on import.
 PLAYGROUND_PLUGIN_MODULES = [
     m for m in os.environ.get("PLAYGROUND_PLUGIN_MODULES", "").split(",") if m

@@ -1,7 +1,90 @@
-"""Tracing: one OpenTelemetry trace per item execution (filled in by the engine)."""
+"""Tracing: every item execution is one OpenTelemetry trace.
+
+Finished spans are collected in memory per trace and handed to the executor,
+which stores them with the item's result in the same transaction (so a
+result never points at a trace that was lost). When the standard
+OTEL_EXPORTER_OTLP_ENDPOINT is set, spans are also exported over OTLP/HTTP so
+a team can follow the link into its own tracing tool.
+"""
+
+import os
+import threading
+from collections import defaultdict
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.urls import reverse
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.trace import StatusCode
+
+TRACER_NAME = "llm-eval-playground"
+
+
+class SpanCollector(SpanProcessor):
+    """Keeps finished spans by trace id until the executor takes them."""
+
+    def __init__(self):
+        self._spans: dict[int, list[dict]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        record = span_to_dict(span)
+        with self._lock:
+            self._spans[span.context.trace_id].append(record)
+
+    def take(self, trace_id: int) -> list[dict]:
+        with self._lock:
+            spans = self._spans.pop(trace_id, [])
+        return sorted(spans, key=lambda s: s["startTime"])
+
+
+def _iso(nanoseconds: int | None) -> str | None:
+    if nanoseconds is None:
+        return None
+    return datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _attribute_value(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def span_to_dict(span: ReadableSpan) -> dict:
+    """A span in the shape of GET /api/traces/{traceId}."""
+    status = {StatusCode.OK: "ok", StatusCode.ERROR: "error"}.get(span.status.status_code, "unset")
+    return {
+        "spanId": format(span.context.span_id, "016x"),
+        "parentSpanId": format(span.parent.span_id, "016x") if span.parent else None,
+        "name": span.name,
+        "startTime": _iso(span.start_time),
+        "endTime": _iso(span.end_time),
+        "status": status,
+        "statusMessage": span.status.description,
+        "attributes": {k: _attribute_value(v) for k, v in (span.attributes or {}).items()},
+    }
+
+
+def _build_provider() -> tuple[TracerProvider, SpanCollector]:
+    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", TRACER_NAME)}))
+    collector = SpanCollector()
+    provider.add_span_processor(collector)
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider, collector
+
+
+# A provider of our own rather than the global one: the stored spans must not
+# depend on what else the process configured, and vice versa.
+provider, collector = _build_provider()
+tracer = provider.get_tracer(TRACER_NAME)
+
+
+def trace_id_hex(span: trace.Span) -> str:
+    return format(span.get_span_context().trace_id, "032x")
 
 
 def trace_link(trace_id: str | None) -> str | None:

@@ -1,0 +1,172 @@
+"""Django admin for every model. History (item versions, results, traces) is
+read-only: editing it would make past runs lie about what they ran."""
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from . import services
+from .exceptions import PlaygroundError
+from .models import (
+    Dataset,
+    DatasetItem,
+    DatasetItemVersion,
+    DatasetRun,
+    DatasetRunResult,
+    DatasetVersion,
+    RunChunk,
+    Trace,
+)
+from .runs.tracing import trace_link
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class DatasetVersionInline(ReadOnlyInline):
+    model = DatasetVersion
+    fields = ["version", "created_at"]
+    readonly_fields = fields
+    max_num = 20
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["name", "item_count", "version", "created_at", "updated_at"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["id", "version", "item_count", "created_at", "updated_at"]
+    fields = ["id", "name", "description", "metadata", "input_schema", "output_schema", *readonly_fields[1:]]
+    inlines = [DatasetVersionInline]
+    date_hierarchy = "created_at"
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(ReadOnlyAdmin):
+    list_display = ["dataset", "version", "created_at"]
+    list_filter = ["dataset"]
+    list_select_related = ["dataset"]
+
+
+@admin.register(DatasetItem)
+class DatasetItemAdmin(admin.ModelAdmin):
+    """Items are edited through the playground or API so that every change
+    writes a version; here they can be read and (soft-)deleted."""
+
+    list_display = ["id", "dataset", "version", "is_deleted", "updated_at"]
+    list_filter = ["is_deleted", "dataset"]
+    list_select_related = ["dataset"]
+    search_fields = ["input", "expected_output"]
+    readonly_fields = ["id", "dataset", "version", "input", "expected_output", "context", "is_deleted", "created_at", "updated_at"]
+    actions = ["delete_with_version"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a hard delete would erase history; use the action below
+
+    @admin.action(description="Delete selected items (writes a new dataset version)")
+    def delete_with_version(self, request, queryset):
+        deleted = 0
+        for dataset_id in queryset.values_list("dataset_id", flat=True).distinct():
+            dataset = Dataset.objects.get(pk=dataset_id)
+            deleted += services.items_bulk_delete(
+                dataset=dataset, item_ids=list(queryset.filter(dataset_id=dataset_id).values_list("id", flat=True))
+            )
+        self.message_user(request, f"Deleted {deleted} item(s).", messages.SUCCESS)
+
+
+@admin.register(DatasetItemVersion)
+class DatasetItemVersionAdmin(ReadOnlyAdmin):
+    list_display = ["item", "version_number", "dataset", "dataset_version", "valid_until", "is_deleted", "created_at"]
+    list_filter = ["is_deleted", "dataset"]
+    list_select_related = ["dataset"]
+    search_fields = ["snapshot_text"]
+
+
+class RunChunkInline(ReadOnlyInline):
+    model = RunChunk
+    fields = ["index", "item_count", "status", "lease_owner", "lease_expires_at", "attempts"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(DatasetRun)
+class DatasetRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "dataset", "status", "target_type", "target_id", "progress", "created_at", "completed_at"]
+    list_filter = ["status", "target_type", "dataset"]
+    list_select_related = ["dataset"]
+    search_fields = ["target_id", "dataset__name"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["results_link"]
+    inlines = [RunChunkInline]
+    actions = ["cancel_runs"]
+
+    @admin.display(description="done / total")
+    def progress(self, run):
+        return f"{run.done_count} / {run.total_items} ({run.failed_count} failed)"
+
+    @admin.display(description="Results")
+    def results_link(self, run):
+        return format_html(
+            '<a href="../../../datasetrunresult/?run__id__exact={}">{} results</a>', run.pk, run.done_count
+        )
+
+    @admin.action(description="Cancel selected runs")
+    def cancel_runs(self, request, queryset):
+        for run in queryset:
+            try:
+                services.run_cancel(run=run)
+            except PlaygroundError as exc:
+                self.message_user(request, f"{run.pk}: {exc.message}", messages.WARNING)
+
+
+@admin.register(RunChunk)
+class RunChunkAdmin(ReadOnlyAdmin):
+    list_display = ["run", "index", "item_count", "status", "lease_owner", "lease_expires_at", "attempts"]
+    list_filter = ["status"]
+
+
+@admin.register(DatasetRunResult)
+class DatasetRunResultAdmin(ReadOnlyAdmin):
+    list_display = ["id", "run", "item", "repetition", "succeeded", "latency", "retry_count", "trace"]
+    list_filter = ["run__status", "run__dataset"]
+    list_select_related = ["run"]
+    search_fields = ["trace_id", "error"]
+    raw_id_fields = ["run", "item"]
+
+    @admin.display(boolean=True)
+    def succeeded(self, result):
+        return result.error is None
+
+    @admin.display(description="trace")
+    def trace(self, result):
+        link = trace_link(result.trace_id)
+        return format_html('<a href="{}">{}</a>', link, result.trace_id[:8]) if link else "—"
+
+
+@admin.register(Trace)
+class TraceAdmin(ReadOnlyAdmin):
+    list_display = ["trace_id", "name", "run", "started_at", "span_count"]
+    search_fields = ["=trace_id"]
+    raw_id_fields = ["run"]
+
+    @admin.display(description="spans")
+    def span_count(self, trace):
+        return len(trace.spans)

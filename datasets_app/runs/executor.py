@@ -1,0 +1,543 @@
+"""Executes one chunk of a run: its items, with bounded concurrency, per-attempt
+timeouts, retries, scorers and a trace per item.
+
+Shape of the machinery (one chunk, inside one worker process):
+
+    main thread ──jobs──▶ N item threads ──outcomes──▶ main thread ──▶ database
+                          (each calls the target
+                           through a Caller)
+
+* N = the run's max_concurrency. Item threads never touch the database; the
+  main thread is the only writer, so SQLite never sees competing writers from
+  one worker and each batch is a single short transaction.
+* Each batch of finished items is written in one transaction together with
+  the run's counters and the item's trace: the counters always equal the
+  rows, and a result never exists without its trace (or vice versa).
+* The main thread renews the chunk's lease while it works; a worker that dies
+  stops renewing, and another worker takes the chunk over (`tasks.py`),
+  skipping items that already have a result.
+"""
+
+import asyncio
+import json
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from ..models import DatasetItemVersion, DatasetRun, DatasetRunResult, RunChunk, Trace
+from . import registry
+from .registry import Scorer, Target, TargetOutput
+from .targets import TransientError
+from .tracing import collector, trace_id_hex, tracer
+
+logger = logging.getLogger(__name__)
+
+WRITE_BATCH_MAX = 500          # results per transaction at most
+WRITE_BATCH_WAIT = 0.05        # seconds to gather a batch before writing it
+CANCEL_CHECK_EVERY = 0.5       # seconds between looks at the run's status
+CANCEL_GRACE = 3.0             # seconds in-flight items get to finish after a cancel
+MAX_CHUNK_ATTEMPTS = 3         # a chunk that killed this many workers is given up on
+
+
+class AttemptTimeout(Exception):
+    pass
+
+
+def _is_transient(exc: BaseException) -> bool:
+    import openai
+
+    return isinstance(
+        exc,
+        (
+            TransientError,
+            AttemptTimeout,
+            TimeoutError,
+            ConnectionError,
+            httpx.TransportError,
+            openai.APIConnectionError,
+            openai.RateLimitError,
+            openai.InternalServerError,
+        ),
+    )
+
+
+def _error_message(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if not isinstance(exc, (TransientError, AttemptTimeout, RuntimeError)):
+        text = f"{type(exc).__name__}: {text}"
+    return text[:2000]
+
+
+class Caller:
+    """Runs calls on a daemon helper thread so a call that never returns can be
+    abandoned at its timeout (Python cannot interrupt a thread). The helper is
+    reused between calls and replaced after a timeout; daemon threads never
+    keep the worker process from exiting."""
+
+    def __init__(self):
+        self._start_helper()
+
+    def _start_helper(self) -> None:
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, args=(self._requests,), daemon=True, name="target-call").start()
+
+    @staticmethod
+    def _serve(requests: queue.SimpleQueue) -> None:
+        loop: asyncio.AbstractEventLoop | None = None
+        while True:
+            func, args, kwargs, parent_context, reply = requests.get()
+            if func is None:
+                return
+            token = otel_context.attach(parent_context)
+            try:
+                value = func(*args, **kwargs)
+                if asyncio.iscoroutine(value):
+                    if loop is None:
+                        loop = asyncio.new_event_loop()
+                    value = loop.run_until_complete(value)
+                reply.put((True, value))
+            except BaseException as exc:  # noqa: BLE001 — reported to the item, never lost
+                reply.put((False, exc))
+            finally:
+                otel_context.detach(token)
+
+    def call(self, func, *args, timeout: float, **kwargs):
+        reply: queue.SimpleQueue = queue.SimpleQueue()
+        self._requests.put((func, args, kwargs, otel_context.get_current(), reply))
+        try:
+            ok, value = reply.get(timeout=timeout)
+        except queue.Empty:
+            self._start_helper()  # the old helper is stuck in the call; leave it behind
+            raise AttemptTimeout(f"Timed out after {timeout:g} s") from None
+        if ok:
+            return value
+        raise value
+
+    def close(self) -> None:
+        self._requests.put((None, None, None, None, None))
+
+
+@dataclass
+class Job:
+    item_id: Any
+    item_version: int
+    repetition: int
+    input: Any
+    expected_output: Any
+    context: Any
+
+
+@dataclass
+class Outcome:
+    job: Job
+    result_id: Any
+    output: Any = None
+    error: str | None = None
+    usage: dict | None = None
+    scores: list = field(default_factory=list)
+    retry_count: int = 0
+    latency_ms: float = 0.0
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    trace_id: str | None = None
+    spans: list = field(default_factory=list)
+
+
+def _check_output(value: Any) -> Any:
+    encoded = json.dumps(value, ensure_ascii=False)
+    if len(encoded) > settings.PLAYGROUND_MAX_OUTPUT_BYTES:
+        raise ValueError(f"Output is {len(encoded)} bytes, over the {settings.PLAYGROUND_MAX_OUTPUT_BYTES} byte limit")
+    return value
+
+
+def _normalise_score(value: Any) -> tuple[float | None, str | None]:
+    if isinstance(value, dict):
+        score, reason = value.get("score"), value.get("reason")
+    else:
+        score, reason = value, None
+    if score is None:
+        return None, reason
+    if isinstance(score, bool):
+        score = float(score)
+    if not isinstance(score, (int, float)) or not (0 <= score <= 1):
+        raise ValueError(f"score must be a number in 0..1, got {score!r}")
+    return float(score), None if reason is None else str(reason)[:2000]
+
+
+class ItemRunner:
+    """Executes one job end to end: attempts with timeout and retries, then scorers."""
+
+    def __init__(self, *, run: DatasetRun, target: Target, scorers: list[Scorer], stop: threading.Event):
+        self.run = run
+        self.target = target
+        self.scorers = scorers
+        self.stop = stop
+        self.timeout = run.item_timeout or settings.PLAYGROUND_DEFAULT_ITEM_TIMEOUT
+        self.caller = Caller()
+
+    def execute(self, job: Job) -> Outcome:
+        outcome = Outcome(job=job, result_id=uuid.uuid4())
+        with tracer.start_as_current_span(
+            "run item",
+            attributes={
+                "playground.run_id": str(self.run.id),
+                "playground.dataset_id": str(self.run.dataset_id),
+                "playground.item_id": str(job.item_id),
+                "playground.item_version": job.item_version,
+                "playground.repetition": job.repetition,
+                "playground.target": f"{self.target.target_type}/{self.target.target_id}",
+            },
+        ) as root:
+            outcome.trace_id = trace_id_hex(root)
+            self._run_target(job, outcome)
+            if outcome.error is None:
+                for scorer in self.scorers:
+                    outcome.scores.append(self._run_scorer(scorer, job, outcome.output))
+            root.set_attribute("playground.latency_ms", outcome.latency_ms)
+            root.set_attribute("playground.retry_count", outcome.retry_count)
+            if outcome.usage:
+                for key, value in outcome.usage.items():
+                    root.set_attribute(f"gen_ai.usage.{key}", value)
+            if outcome.error is not None:
+                root.set_attribute("error.message", outcome.error)
+                root.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
+            else:
+                root.set_status(Status(StatusCode.OK))
+        outcome.spans = collector.take(int(outcome.trace_id, 16))
+        return outcome
+
+    def _run_target(self, job: Job, outcome: Outcome) -> None:
+        started = time.time()
+        outcome.started_at = datetime.fromtimestamp(started, tz=UTC)
+        attempt = 0
+        with tracer.start_as_current_span("target", attributes={"playground.target_id": self.target.target_id}) as span:
+            while True:
+                with tracer.start_as_current_span(f"attempt {attempt + 1}") as attempt_span:
+                    try:
+                        value = self.caller.call(self.target.func, job.input, job.context, timeout=self.timeout)
+                        if isinstance(value, TargetOutput):
+                            outcome.usage = value.usage
+                            for key, attribute in value.attributes.items():
+                                attempt_span.set_attribute(key, attribute)
+                            value = value.output
+                        outcome.output = _check_output(value)
+                        outcome.error = None
+                        attempt_span.set_status(Status(StatusCode.OK))
+                        break
+                    except Exception as exc:  # noqa: BLE001 — the item's error, the run goes on
+                        outcome.error = _error_message(exc)
+                        attempt_span.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
+                        attempt_span.set_attribute("error.type", type(exc).__name__)
+                        retry = _is_transient(exc) and attempt < self.run.max_retries and not self.stop.is_set()
+                if not retry:
+                    break
+                attempt += 1
+                self.stop.wait(_backoff_delay(attempt))
+            finished = time.time()
+            outcome.retry_count = attempt
+            outcome.latency_ms = round((finished - started) * 1000, 3)
+            outcome.completed_at = datetime.fromtimestamp(finished, tz=UTC)
+            span.set_attribute("playground.retry_count", attempt)
+            if outcome.error:
+                span.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
+            else:
+                span.set_status(Status(StatusCode.OK))
+
+    def _run_scorer(self, scorer: Scorer, job: Job, output: Any) -> dict:
+        entry = {"scorerId": scorer.scorer_id, "scorerName": scorer.name, "score": None, "reason": None, "error": None}
+        with tracer.start_as_current_span(f"scorer {scorer.scorer_id}") as span:
+            try:
+                value = self.caller.call(
+                    scorer.func, input=job.input, output=output, expected=job.expected_output, timeout=self.timeout
+                )
+                entry["score"], entry["reason"] = _normalise_score(value)
+                if entry["score"] is not None:
+                    span.set_attribute("playground.score", entry["score"])
+                span.set_status(Status(StatusCode.OK))
+            except Exception as exc:  # noqa: BLE001 — a failing scorer leaves score null
+                entry["error"] = _error_message(exc)
+                span.set_status(Status(StatusCode.ERROR, entry["error"][:200]))
+        return entry
+
+    def close(self) -> None:
+        self.caller.close()
+
+
+def _backoff_delay(retry: int) -> float:
+    """Exponential backoff with full jitter: base·2^(retry-1), half fixed, half random."""
+    base = settings.PLAYGROUND_RETRY_BASE_DELAY * (2 ** (retry - 1))
+    capped = min(base, settings.PLAYGROUND_RETRY_MAX_DELAY)
+    return capped / 2 + random.uniform(0, capped / 2)
+
+
+# ---- the chunk loop (main thread) ----------------------------------------------------
+
+
+class LeaseLost(Exception):
+    pass
+
+
+class ChunkExecutor:
+    def __init__(self, chunk: RunChunk, run: DatasetRun, worker_id: str):
+        self.chunk = chunk
+        self.run = run
+        self.worker_id = worker_id
+        self.lease_seconds = settings.PLAYGROUND_LEASE_SECONDS
+        self.stop = threading.Event()
+        self.jobs: queue.Queue = queue.Queue()
+        self.outcomes: queue.SimpleQueue = queue.SimpleQueue()
+        self.written = 0
+
+    # -- job source --------------------------------------------------------------
+
+    def _item_versions(self):
+        items = self.run.work_items().filter(item_id__lte=self.chunk.last_item_id)
+        if self.chunk.after_item_id is not None:
+            items = items.filter(item_id__gt=self.chunk.after_item_id)
+        return items
+
+    def _pending_jobs(self):
+        """Jobs of this chunk that have no result yet (a takeover skips finished items)."""
+        done = set(
+            DatasetRunResult.objects.filter(run=self.run)
+            .filter(Q(item_id__lte=self.chunk.last_item_id))
+            .filter(Q(item_id__gt=self.chunk.after_item_id) if self.chunk.after_item_id else Q())
+            .values_list("item_id", "repetition")
+        )
+        versions = self._item_versions().only("item_id", "version_number", "snapshot")
+        for version in versions.iterator(chunk_size=500):
+            snapshot = version.snapshot
+            for repetition in range(self.run.repetitions):
+                if (version.item_id, repetition) in done:
+                    continue
+                yield Job(
+                    item_id=version.item_id,
+                    item_version=version.version_number,
+                    repetition=repetition,
+                    input=snapshot.get("input"),
+                    expected_output=snapshot.get("expectedOutput"),
+                    context=snapshot.get("context"),
+                )
+
+    # -- execution --------------------------------------------------------------------
+
+    def execute(self) -> None:
+        target = registry.get_target(self.run.target_type, self.run.target_id)
+        scorers = [registry.get_scorer(s) for s in self.run.scorer_ids]
+        if target is None or None in scorers:
+            missing = [f"{self.run.target_type}/{self.run.target_id}"] if target is None else []
+            missing += [s for s, found in zip(self.run.scorer_ids, scorers) if found is None]
+            fail_run(self.run, f"Not registered in this worker: {', '.join(missing)}")
+            return
+        concurrency = max(1, self.run.max_concurrency)
+        runners = [ItemRunner(run=self.run, target=target, scorers=scorers, stop=self.stop) for _ in range(concurrency)]
+        threads = [
+            threading.Thread(target=self._item_loop, args=(runner,), daemon=True, name=f"item-{i}")
+            for i, runner in enumerate(runners)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            self._main_loop(concurrency)
+        finally:
+            self.stop.set()
+            for _ in threads:
+                self.jobs.put(None)
+            for runner in runners:
+                runner.close()
+
+    def _item_loop(self, runner: ItemRunner) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            if self.stop.is_set():
+                continue
+            try:
+                outcome = runner.execute(job)
+            except Exception as exc:  # noqa: BLE001 — engine bug: record it on the item, keep going
+                logger.exception("Item %s crashed the runner", job.item_id)
+                now = timezone.now()
+                outcome = Outcome(
+                    job=job, result_id=uuid.uuid4(), error=f"Internal error: {exc}",
+                    started_at=now, completed_at=now,
+                )
+            self.outcomes.put(outcome)
+
+    def _main_loop(self, concurrency: int) -> None:
+        source = self._pending_jobs()
+        in_flight = 0
+        exhausted = False
+        cancelled_at: float | None = None
+        next_check = time.monotonic() + CANCEL_CHECK_EVERY
+        next_renew = time.monotonic() + self.lease_seconds / 3
+        while True:
+            # Keep every item thread busy, with a small backlog, never the whole chunk in memory.
+            while not exhausted and cancelled_at is None and in_flight < concurrency * 2:
+                job = next(source, None)
+                if job is None:
+                    exhausted = True
+                    break
+                self.jobs.put(job)
+                in_flight += 1
+            if in_flight == 0:
+                break
+            batch = self._gather()
+            in_flight -= len(batch)
+            if batch:
+                self._write(batch)
+            now = time.monotonic()
+            if now >= next_renew:
+                self._renew_lease()
+                next_renew = now + self.lease_seconds / 3
+            if cancelled_at is None and now >= next_check:
+                next_check = now + CANCEL_CHECK_EVERY
+                if self._run_was_cancelled():
+                    cancelled_at = now
+                    in_flight -= self._drop_queued_jobs()
+            if cancelled_at is not None and now - cancelled_at > CANCEL_GRACE:
+                logger.info("Run %s cancelled: abandoning %d in-flight item(s)", self.run.id, in_flight)
+                break
+
+    def _gather(self) -> list[Outcome]:
+        """Wait briefly for finished items and take up to a batch of them."""
+        batch: list[Outcome] = []
+        deadline = time.monotonic() + WRITE_BATCH_WAIT
+        try:
+            batch.append(self.outcomes.get(timeout=WRITE_BATCH_WAIT))
+        except queue.Empty:
+            return batch
+        while len(batch) < WRITE_BATCH_MAX:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self.outcomes.get(timeout=remaining) if remaining > 0 else self.outcomes.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _drop_queued_jobs(self) -> int:
+        """Stop new items from starting; returns how many queued jobs were dropped."""
+        self.stop.set()
+        dropped = 0
+        while True:
+            try:
+                self.jobs.get_nowait()
+            except queue.Empty:
+                return dropped
+            dropped += 1
+
+    def _run_was_cancelled(self) -> bool:
+        status = DatasetRun.objects.filter(pk=self.run.pk).values_list("status", flat=True).first()
+        return status != DatasetRun.Status.RUNNING
+
+    def _renew_lease(self) -> None:
+        renewed = RunChunk.objects.filter(pk=self.chunk.pk, lease_owner=self.worker_id).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=self.lease_seconds)
+        )
+        if not renewed:
+            raise LeaseLost(f"chunk {self.chunk.pk} was taken over by another worker")
+
+    def _write(self, batch: list[Outcome]) -> None:
+        """Results, traces and counters of a batch in one transaction."""
+        for attempt in range(5):
+            try:
+                with transaction.atomic():
+                    self._write_once(batch)
+                return
+            except IntegrityError:
+                # Another worker wrote some of these items (after a takeover race): re-filter.
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _write_once(self, batch: list[Outcome]) -> None:
+        keys = {(o.job.item_id, o.job.repetition) for o in batch}
+        existing = set(
+            DatasetRunResult.objects.filter(run=self.run, item_id__in={k[0] for k in keys}).values_list(
+                "item_id", "repetition"
+            )
+        )
+        fresh = [o for o in batch if (o.job.item_id, o.job.repetition) not in existing]
+        if not fresh:
+            return
+        DatasetRunResult.objects.bulk_create(
+            [
+                DatasetRunResult(
+                    id=o.result_id,
+                    run_id=self.run.pk,
+                    item_id=o.job.item_id,
+                    item_version=o.job.item_version,
+                    repetition=o.job.repetition,
+                    input=o.job.input,
+                    output=o.output,
+                    expected_output=o.job.expected_output,
+                    latency=o.latency_ms,
+                    error=o.error,
+                    retry_count=o.retry_count,
+                    trace_id=o.trace_id,
+                    scores=o.scores,
+                    usage=o.usage,
+                    started_at=o.started_at,
+                    completed_at=o.completed_at,
+                )
+                for o in fresh
+            ]
+        )
+        Trace.objects.bulk_create(
+            [
+                Trace(
+                    trace_id=o.trace_id,
+                    run_id=self.run.pk,
+                    result_id=o.result_id,
+                    name=f"run item {o.job.item_id}",
+                    spans=o.spans,
+                    started_at=o.started_at,
+                )
+                for o in fresh
+                if o.trace_id
+            ]
+        )
+        succeeded = sum(1 for o in fresh if o.error is None)
+        DatasetRun.objects.filter(pk=self.run.pk).update(
+            succeeded_count=F("succeeded_count") + succeeded,
+            failed_count=F("failed_count") + (len(fresh) - succeeded),
+            updated_at=timezone.now(),
+        )
+        self.written += len(fresh)
+
+
+def fail_run(run: DatasetRun, message: str) -> None:
+    now = timezone.now()
+    DatasetRun.objects.filter(pk=run.pk, status__in=DatasetRun.ACTIVE_STATUSES).update(
+        status=DatasetRun.Status.FAILED, error=message[:2000], completed_at=now, updated_at=now
+    )
+    RunChunk.objects.filter(run=run).update(status=RunChunk.Status.DONE, lease_expires_at=None)
+
+
+def give_up_chunk(chunk: RunChunk, run: DatasetRun) -> None:
+    """Record every unfinished item of a chunk that crashed its workers as failed."""
+    executor = ChunkExecutor(chunk, run, worker_id=chunk.lease_owner)
+    message = f"Abandoned: the worker executing this item stopped {chunk.attempts - 1} times"
+    now = timezone.now()
+    batch = [
+        Outcome(job=job, result_id=uuid.uuid4(), error=message, started_at=now, completed_at=now)
+        for job in executor._pending_jobs()
+    ]
+    for start in range(0, len(batch), WRITE_BATCH_MAX):
+        with transaction.atomic():
+            executor._write_once(batch[start : start + WRITE_BATCH_MAX])
