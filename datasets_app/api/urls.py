@@ -1,1 +1,49 @@
-urlpatterns = []
+"""URLs under /api/ (no trailing slashes, camelCase path parameters as in API.md).
+
+Every view is exempt from LoginRequiredMiddleware so that DRF itself answers
+an anonymous caller with a JSON 401 instead of a redirect to the login page.
+Only the Swagger UI page, meant for a browser, keeps the login redirect.
+"""
+
+from django.contrib.auth.decorators import login_not_required
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAuthenticated
+
+from . import views
+from .parsers import LimitedJSONParser
+
+
+def api_path(route, view_class, name, **initkwargs):
+    return path(route, login_not_required(view_class.as_view(**initkwargs)), name=name)
+
+
+urlpatterns = [
+    api_path("datasets", views.DatasetListView, "api-datasets"),
+    api_path("datasets/<uuid:datasetId>", views.DatasetDetailView, "api-dataset"),
+    api_path("datasets/<uuid:datasetId>/versions", views.DatasetVersionListView, "api-dataset-versions"),
+    api_path("datasets/<uuid:datasetId>/items", views.ItemListView, "api-items"),
+    api_path("datasets/<uuid:datasetId>/items/bulk", views.ItemBulkView, "api-items-bulk"),
+    api_path("datasets/<uuid:datasetId>/items/<uuid:itemId>", views.ItemDetailView, "api-item"),
+    api_path("datasets/<uuid:datasetId>/items/<uuid:itemId>/versions", views.ItemVersionListView, "api-item-versions"),
+    api_path("datasets/<uuid:datasetId>/runs", views.RunListView, "api-runs"),
+    api_path("datasets/<uuid:datasetId>/runs/<uuid:runId>", views.RunDetailView, "api-run"),
+    api_path("datasets/<uuid:datasetId>/runs/<uuid:runId>/cancel", views.RunCancelView, "api-run-cancel"),
+    api_path(
+        "datasets/<uuid:datasetId>/runs/<uuid:runId>/rerun-failed", views.RunRerunFailedView, "api-run-rerun-failed"
+    ),
+    api_path("datasets/<uuid:datasetId>/runs/<uuid:runId>/results", views.RunResultListView, "api-run-results"),
+    api_path("datasets/<uuid:datasetId>/compare", views.CompareView, "api-compare"),
+    api_path("targets", views.TargetListView, "api-targets"),
+    api_path("scorers", views.ScorerListView, "api-scorers"),
+    api_path("traces/<str:traceId>", views.TraceDetailView, "api-trace"),
+    api_path(
+        "schema/",
+        SpectacularAPIView,
+        "api-schema",
+        permission_classes=[IsAuthenticated],
+        parser_classes=[LimitedJSONParser],
+    ),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^.*$", login_not_required(views.UnknownPathView.as_view()), name="api-unknown"),
+]

@@ -1,0 +1,345 @@
+"""Wire shapes of the API (see shared/API.md).
+
+Field names are written out in camelCase with `source=` pointing at the model;
+user JSON goes through `JSONField` untouched. Input serializers only check
+types; the rules (schemas, known targets, limits) live in `services`.
+"""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from datasets_app.models import DatasetRun
+
+from .pagination import PaginationSerializer
+
+# ---- datasets ------------------------------------------------------------------
+
+
+class DatasetSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    metadata = serializers.JSONField(read_only=True, allow_null=True)
+    inputSchema = serializers.JSONField(source="input_schema", read_only=True, allow_null=True)
+    outputSchema = serializers.JSONField(source="output_schema", read_only=True, allow_null=True)
+    version = serializers.IntegerField(read_only=True)
+    itemCount = serializers.IntegerField(source="item_count", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+
+class DatasetWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    metadata = serializers.JSONField(required=False, allow_null=True)
+    inputSchema = serializers.JSONField(required=False, allow_null=True)
+    outputSchema = serializers.JSONField(required=False, allow_null=True)
+
+    def service_kwargs(self) -> dict:
+        """The validated fields present in the body, as `services.dataset_*` keywords."""
+        names = {"inputSchema": "input_schema", "outputSchema": "output_schema"}
+        return {names.get(k, k): v for k, v in self.validated_data.items()}
+
+
+class DatasetVersionSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    datasetId = serializers.UUIDField(source="dataset_id", read_only=True)
+    version = serializers.IntegerField(read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+
+class SuccessSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+
+
+# ---- items ---------------------------------------------------------------------
+
+
+class ItemSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    datasetId = serializers.UUIDField(source="dataset_id", read_only=True)
+    version = serializers.IntegerField(read_only=True, help_text="The item's own version number")
+    input = serializers.JSONField(read_only=True)
+    expectedOutput = serializers.JSONField(source="expected_output", read_only=True, allow_null=True)
+    context = serializers.JSONField(read_only=True, allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+
+class ItemSnapshotSerializer(serializers.Serializer):
+    """A DatasetItemVersion shown as the item it was (same shape as ItemSerializer)."""
+
+    id = serializers.UUIDField(source="item_id", read_only=True)
+    datasetId = serializers.UUIDField(source="dataset_id", read_only=True)
+    version = serializers.IntegerField(source="version_number", read_only=True)
+    input = serializers.JSONField(source="snapshot.input", read_only=True)
+    expectedOutput = serializers.JSONField(source="snapshot.expectedOutput", read_only=True, allow_null=True)
+    context = serializers.JSONField(source="snapshot.context", read_only=True, allow_null=True)
+    createdAt = serializers.DateTimeField(source="item.created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+
+class ItemWriteSerializer(serializers.Serializer):
+    input = serializers.JSONField()
+    expectedOutput = serializers.JSONField(required=False, allow_null=True)
+    context = serializers.JSONField(required=False, allow_null=True)
+
+    def service_kwargs(self) -> dict:
+        names = {"expectedOutput": "expected_output"}
+        return {names.get(k, k): v for k, v in self.validated_data.items()}
+
+
+class ItemListQuerySerializer(serializers.Serializer):
+    search = serializers.CharField(required=False, allow_blank=True, help_text="Text anywhere in the item")
+    version = serializers.IntegerField(
+        required=False, min_value=0, help_text="The items as they were at this dataset version"
+    )
+
+
+class BulkItemsWriteSerializer(serializers.Serializer):
+    items = ItemWriteSerializer(many=True, allow_empty=False)
+
+
+class BulkItemsSerializer(serializers.Serializer):
+    items = ItemSerializer(many=True)
+    count = serializers.IntegerField()
+
+
+class BulkDeleteSerializer(serializers.Serializer):
+    itemIds = serializers.ListField(child=serializers.UUIDField(), allow_empty=False)
+
+
+class BulkDeleteResultSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    deletedCount = serializers.IntegerField()
+
+
+class ItemVersionSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    itemId = serializers.UUIDField(source="item_id", read_only=True)
+    datasetId = serializers.UUIDField(source="dataset_id", read_only=True)
+    versionNumber = serializers.IntegerField(source="version_number", read_only=True)
+    datasetVersion = serializers.IntegerField(source="dataset_version", read_only=True)
+    snapshot = serializers.JSONField(read_only=True, help_text="{input, expectedOutput, context}")
+    isDeleted = serializers.BooleanField(source="is_deleted", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+
+# ---- runs ----------------------------------------------------------------------
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class BlankAsNullField(serializers.CharField):
+    """A text column whose empty value means "none": answered as null."""
+
+    def to_representation(self, value):
+        return value or None
+
+
+class RunSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    datasetId = serializers.UUIDField(source="dataset_id", read_only=True)
+    datasetVersion = serializers.IntegerField(source="dataset_version", read_only=True)
+    targetType = serializers.ChoiceField(source="target_type", choices=DatasetRun.TargetType.choices, read_only=True)
+    targetId = serializers.CharField(source="target_id", read_only=True)
+    scorerIds = serializers.ListField(source="scorer_ids", child=serializers.CharField(), read_only=True)
+    status = serializers.ChoiceField(choices=DatasetRun.Status.choices, read_only=True)
+    totalItems = serializers.IntegerField(source="total_items", read_only=True)
+    succeededCount = serializers.IntegerField(source="succeeded_count", read_only=True)
+    failedCount = serializers.IntegerField(source="failed_count", read_only=True)
+    maxConcurrency = serializers.IntegerField(source="max_concurrency", read_only=True)
+    itemTimeout = serializers.FloatField(source="item_timeout", read_only=True, allow_null=True)
+    maxRetries = serializers.IntegerField(source="max_retries", read_only=True)
+    repetitions = serializers.IntegerField(read_only=True)
+    rerunOf = serializers.UUIDField(source="rerun_of_id", read_only=True, allow_null=True)
+    error = BlankAsNullField(read_only=True, help_text="Why the run as a whole failed")
+    startedAt = serializers.DateTimeField(source="started_at", read_only=True, allow_null=True)
+    completedAt = serializers.DateTimeField(source="completed_at", read_only=True, allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+
+class RunListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=DatasetRun.Status.choices, required=False)
+
+
+class RunStartSerializer(serializers.Serializer):
+    targetType = serializers.ChoiceField(choices=DatasetRun.TargetType.choices)
+    targetId = serializers.CharField(max_length=255)
+    scorerIds = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    version = serializers.IntegerField(required=False, allow_null=True, help_text="Dataset version (default: current)")
+    maxConcurrency = serializers.IntegerField(required=False, default=5)
+    itemTimeout = serializers.FloatField(required=False, allow_null=True, help_text="Seconds per attempt")
+    maxRetries = serializers.IntegerField(required=False, default=0)
+    repetitions = serializers.IntegerField(required=False, default=1)
+
+    def service_kwargs(self) -> dict:
+        data = self.validated_data
+        return {
+            "target_type": data["targetType"],
+            "target_id": data["targetId"],
+            "scorer_ids": data["scorerIds"],
+            "version": data.get("version"),
+            "max_concurrency": data["maxConcurrency"],
+            "item_timeout": data.get("itemTimeout"),
+            "max_retries": data["maxRetries"],
+            "repetitions": data["repetitions"],
+        }
+
+
+class RunStartedSerializer(serializers.Serializer):
+    """The answer to starting a run (the shape clients of the modelled API expect)."""
+
+    runId = serializers.UUIDField(source="id", read_only=True)
+    status = serializers.ChoiceField(choices=DatasetRun.Status.choices, read_only=True)
+    totalItems = serializers.IntegerField(source="total_items", read_only=True)
+    succeededCount = serializers.IntegerField(source="succeeded_count", read_only=True)
+    failedCount = serializers.IntegerField(source="failed_count", read_only=True)
+    startedAt = serializers.DateTimeField(source="started_at", read_only=True, allow_null=True)
+    completedAt = serializers.DateTimeField(source="completed_at", read_only=True, allow_null=True)
+    results = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "array", "items": {"type": "object"}, "maxItems": 0})
+    def get_results(self, run) -> list:
+        return []
+
+
+# ---- results -------------------------------------------------------------------
+
+
+class ScoreSerializer(serializers.Serializer):
+    scorerId = serializers.CharField()
+    scorerName = serializers.CharField()
+    score = serializers.FloatField(allow_null=True, help_text="0..1, null when the scorer failed")
+    reason = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+@extend_schema_field(ScoreSerializer(many=True))
+class ScoresField(serializers.JSONField):
+    """A result's scores in the contract's shape, whatever keys the engine left out."""
+
+    KEYS = ("scorerId", "scorerName", "score", "reason", "error")
+
+    def to_representation(self, value):
+        return [{key: score.get(key) for key in self.KEYS} for score in value or []]
+
+
+class ResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    runId = serializers.UUIDField(source="run_id", read_only=True)
+    itemId = serializers.UUIDField(source="item_id", read_only=True)
+    itemVersion = serializers.IntegerField(source="item_version", read_only=True)
+    repetition = serializers.IntegerField(read_only=True)
+    input = serializers.JSONField(read_only=True, allow_null=True)
+    output = serializers.JSONField(read_only=True, allow_null=True)
+    expectedOutput = serializers.JSONField(source="expected_output", read_only=True, allow_null=True)
+    latency = serializers.FloatField(read_only=True, help_text="Milliseconds")
+    error = serializers.CharField(read_only=True, allow_null=True, help_text="null on success")
+    startedAt = serializers.DateTimeField(source="started_at", read_only=True)
+    completedAt = serializers.DateTimeField(source="completed_at", read_only=True)
+    retryCount = serializers.IntegerField(source="retry_count", read_only=True)
+    traceId = serializers.CharField(
+        source="trace_id", read_only=True, allow_null=True, help_text="32-hex trace id, null when none was produced"
+    )
+    scores = ScoresField(read_only=True)
+    usage = serializers.JSONField(read_only=True, allow_null=True, help_text="Token usage reported by the target")
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+
+# ---- comparison ----------------------------------------------------------------
+
+
+class ThresholdSerializer(serializers.Serializer):
+    value = serializers.FloatField(min_value=0)
+    direction = serializers.ChoiceField(
+        choices=["higher-is-better", "lower-is-better"], required=False, default="higher-is-better"
+    )
+
+
+class CompareRunsSerializer(serializers.Serializer):
+    runIdA = serializers.UUIDField()
+    runIdB = serializers.UUIDField()
+    thresholds = serializers.DictField(child=ThresholdSerializer(), required=False, default=dict)
+
+
+class CompareRunSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    datasetVersion = serializers.IntegerField()
+
+
+class ScorerStatsSerializer(serializers.Serializer):
+    mean = serializers.FloatField(allow_null=True)
+    count = serializers.IntegerField(help_text="Scores given")
+    passRate = serializers.FloatField(allow_null=True, help_text="Share of scores >= 0.5")
+    errors = serializers.IntegerField(help_text="Scores the scorer failed to give")
+
+
+class ScorerComparisonSerializer(serializers.Serializer):
+    statsA = ScorerStatsSerializer()
+    statsB = ScorerStatsSerializer()
+    delta = serializers.FloatField(allow_null=True, help_text="B's mean minus A's")
+    regressed = serializers.BooleanField()
+    threshold = ThresholdSerializer()
+
+
+class ItemComparisonSerializer(serializers.Serializer):
+    itemId = serializers.UUIDField()
+    inBothRuns = serializers.BooleanField()
+    scoresA = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    scoresB = serializers.DictField(child=serializers.FloatField(allow_null=True))
+
+
+class ComparisonSerializer(serializers.Serializer):
+    runA = CompareRunSerializer()
+    runB = CompareRunSerializer()
+    versionMismatch = serializers.BooleanField()
+    hasRegression = serializers.BooleanField()
+    scorers = serializers.DictField(child=ScorerComparisonSerializer())
+    items = ItemComparisonSerializer(many=True, help_text="One page of the items (page/perPage query)")
+    pagination = PaginationSerializer(help_text="Paging of `items`")
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+# ---- catalogue and traces ----------------------------------------------------
+
+
+class TargetSerializer(serializers.Serializer):
+    targetType = serializers.CharField(source="target_type")
+    targetId = serializers.CharField(source="target_id")
+    name = serializers.CharField()
+    description = serializers.CharField()
+
+
+class TargetListSerializer(serializers.Serializer):
+    targets = TargetSerializer(many=True)
+
+
+class ScorerSerializer(serializers.Serializer):
+    scorerId = serializers.CharField(source="scorer_id")
+    name = serializers.CharField()
+    description = serializers.CharField()
+
+
+class ScorerListSerializer(serializers.Serializer):
+    scorers = ScorerSerializer(many=True)
+
+
+class SpanSerializer(serializers.Serializer):
+    spanId = serializers.CharField()
+    parentSpanId = serializers.CharField(allow_null=True)
+    name = serializers.CharField()
+    startTime = serializers.CharField()
+    endTime = serializers.CharField(allow_null=True)
+    status = serializers.JSONField()
+    attributes = serializers.DictField()
+
+
+@extend_schema_field(SpanSerializer(many=True))
+class SpansField(serializers.JSONField):
+    """Spans are stored in the answer's shape already."""
+
+
+class TraceSerializer(serializers.Serializer):
+    traceId = serializers.CharField(source="trace_id", read_only=True)
+    spans = SpansField(read_only=True)
