@@ -1,0 +1,434 @@
+"""Run pages: the live run detail (and its polled fragment), result detail,
+and the start / cancel / rerun-failed actions.
+
+Every number on the run page comes from the run row (counters) or from
+database aggregates and one page of results, so a poll costs the same for a
+run of ten items as for one of a hundred thousand.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib import messages
+from django.db import connection
+from django.db.models import Avg, Count, F, FloatField, Max, Min, Q, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Floor
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from datasets_app import services
+from datasets_app.exceptions import InvalidInput, StateConflict
+from datasets_app.models import Dataset, DatasetRun, DatasetRunResult
+from datasets_app.runs.tracing import trace_link
+from playground import charts
+
+RESULTS_PER_PAGE = 50
+DEFAULT_PASS_THRESHOLD = 0.5
+HISTOGRAM_BINS = 10
+PREVIEW_CHARS = 160
+
+
+# ---- queries -------------------------------------------------------------------
+
+
+def score_of(scorer_id: str) -> RawSQL:
+    """A result's score from one scorer, read out of its `scores` list in SQL.
+
+    `scores` is `[{scorerId, score, ...}]`; the list's order is not part of the
+    contract, so the entry is looked up by scorerId (null when absent or when
+    the scorer itself failed).
+    """
+    column = f'"{DatasetRunResult._meta.db_table}"."scores"'
+    if connection.vendor == "postgresql":
+        sql = (
+            f"(SELECT (entry->>'score')::double precision FROM jsonb_array_elements({column}) entry "
+            "WHERE entry->>'scorerId' = %s LIMIT 1)"
+        )
+    else:
+        sql = (
+            f"(SELECT json_extract(entry.value, '$.score') FROM json_each({column}) entry "
+            "WHERE json_extract(entry.value, '$.scorerId') = %s LIMIT 1)"
+        )
+    return RawSQL(sql, (scorer_id,), output_field=FloatField())
+
+
+def _float_param(value: str | None) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass(frozen=True)
+class ResultView:
+    """What the visitor asked for through GET: filters, sort, page, pass threshold."""
+
+    errors_only: bool = False
+    search: str = ""
+    below: float | None = None
+    scorer: str = ""
+    sort: str = ""
+    page: int = 1
+    threshold: float = DEFAULT_PASS_THRESHOLD
+
+    @classmethod
+    def from_query(cls, query, run: DatasetRun) -> "ResultView":
+        scorer = query.get("scorer", "")
+        if scorer not in run.scorer_ids:
+            scorer = run.scorer_ids[0] if run.scorer_ids else ""
+        sort = query.get("sort", "")
+        if sort not in _sort_choices(run):
+            sort = ""
+        threshold = _float_param(query.get("threshold"))
+        try:
+            page = max(1, int(query.get("page", 1)))
+        except (TypeError, ValueError):
+            page = 1
+        return cls(
+            errors_only=query.get("errors") in {"1", "on", "true"},
+            search=query.get("q", "").strip(),
+            below=_float_param(query.get("below")) if scorer else None,
+            scorer=scorer,
+            sort=sort,
+            page=page,
+            threshold=DEFAULT_PASS_THRESHOLD if threshold is None else threshold,
+        )
+
+    @property
+    def is_filtered(self) -> bool:
+        return self.errors_only or bool(self.search) or self.below is not None
+
+    def apply(self, results):
+        if self.errors_only:
+            results = results.filter(error__isnull=False)
+        if self.search:
+            results = results.filter(output__icontains=self.search)
+        if self.below is not None:
+            results = results.annotate(filter_score=score_of(self.scorer)).filter(filter_score__lt=self.below)
+        if self.sort:
+            descending = self.sort.startswith("-")
+            key = self.sort.lstrip("-")
+            if key.startswith("score:"):
+                results = results.annotate(sort_score=score_of(key.removeprefix("score:")))
+                field = F("sort_score")
+            else:
+                field = F("latency")
+            ordering = field.desc(nulls_last=True) if descending else field.asc(nulls_last=True)
+            return results.order_by(ordering, "id")
+        return results.in_display_order()
+
+
+def _sort_choices(run: DatasetRun) -> set[str]:
+    keys = ["latency", *(f"score:{s}" for s in run.scorer_ids)]
+    return {*keys, *(f"-{k}" for k in keys)}
+
+
+def _score_histogram(results, scorer_id: str) -> list[charts.Bucket]:
+    rows = (
+        results.annotate(score=score_of(scorer_id))
+        .filter(score__isnull=False)
+        .annotate(bucket=Floor(F("score") * HISTOGRAM_BINS))
+        .order_by()
+        .values("bucket")
+        .annotate(n=Count("id"))
+    )
+    counts = [0] * HISTOGRAM_BINS
+    for row in rows:
+        counts[min(max(int(row["bucket"]), 0), HISTOGRAM_BINS - 1)] += row["n"]
+    edges = charts.linear_edges(0.0, 1.0, HISTOGRAM_BINS)
+    return [charts.Bucket(low, high, n) for (low, high), n in zip(edges, counts, strict=True)]
+
+
+def _latency_histogram(results, low: float, high: float) -> list[charts.Bucket]:
+    edges = charts.linear_edges(low, high, HISTOGRAM_BINS)
+    if len(edges) == 1:
+        return [charts.Bucket(low, high, results.count())]
+    width = (high - low) / HISTOGRAM_BINS
+    rows = (
+        results.annotate(bucket=Floor((F("latency") - Value(low)) / Value(width)))
+        .order_by()
+        .values("bucket")
+        .annotate(n=Count("id"))
+    )
+    counts = [0] * len(edges)
+    for row in rows:
+        counts[min(max(int(row["bucket"]), 0), len(edges) - 1)] += row["n"]
+    return [charts.Bucket(lo, hi, n) for (lo, hi), n in zip(edges, counts, strict=True)]
+
+
+def _percentile(results, count: int, fraction: float) -> float | None:
+    """Nearest-rank percentile of latency: one ordered offset query, no rows loaded."""
+    if not count:
+        return None
+    rank = max(1, math.ceil(fraction * count)) - 1
+    return results.order_by("latency").values_list("latency", flat=True)[rank]
+
+
+def run_summary(run: DatasetRun, threshold: float) -> dict:
+    """Per-scorer cards, latency percentiles and histograms, all from aggregates."""
+    results = DatasetRunResult.objects.filter(run=run)
+    annotations = {f"score_{i}": score_of(s) for i, s in enumerate(run.scorer_ids)}
+    aggregates = {
+        "count": Count("id"),
+        "latency_min": Min("latency"),
+        "latency_max": Max("latency"),
+        "latency_mean": Avg("latency"),
+    }
+    for name in annotations:
+        aggregates[f"{name}_mean"] = Avg(name)
+        aggregates[f"{name}_scored"] = Count(name)
+        aggregates[f"{name}_passed"] = Count("id", filter=Q(**{f"{name}__gte": threshold}))
+    totals = results.annotate(**annotations).order_by().aggregate(**aggregates)
+
+    scorers = []
+    for index, scorer_id in enumerate(run.scorer_ids):
+        scored = totals[f"score_{index}_scored"]
+        passed = totals[f"score_{index}_passed"]
+        scorers.append(
+            {
+                "id": scorer_id,
+                "mean": totals[f"score_{index}_mean"],
+                "scored": scored,
+                "passed": passed,
+                "pass_rate": (100 * passed / scored) if scored else None,
+                "chart": charts.bar_chart(
+                    _score_histogram(results, scorer_id) if scored else [],
+                    title=f"Distribution of {scorer_id} scores",
+                ),
+            }
+        )
+    count = totals["count"]
+    latency_chart = ""
+    if count:
+        latency_chart = charts.bar_chart(
+            _latency_histogram(results, totals["latency_min"], totals["latency_max"]),
+            title="Distribution of latency in milliseconds",
+            unit=" ms",
+        )
+    return {
+        "result_count": count,
+        "scorers": scorers,
+        "latency_p50": _percentile(results, count, 0.50),
+        "latency_p95": _percentile(results, count, 0.95),
+        "latency_mean": totals["latency_mean"],
+        "latency_chart": latency_chart,
+    }
+
+
+# ---- presentation helpers ---------------------------------------------------------
+
+
+def preview(value, limit: int = PREVIEW_CHARS) -> str:
+    """A one-line rendering of user JSON for a table cell (strings without quotes)."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return "—"
+    seconds = max(0, int(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {seconds:02d}s"
+    if minutes:
+        return f"{minutes}m {seconds:02d}s"
+    return f"{delta.total_seconds():.1f}s" if delta.total_seconds() < 10 else f"{seconds}s"
+
+
+def elapsed(run: DatasetRun) -> timedelta | None:
+    if not run.started_at:
+        return None
+    return (run.completed_at or timezone.now()) - run.started_at
+
+
+def _score_cells(result: DatasetRunResult, scorer_ids: list[str], threshold: float) -> list[dict]:
+    by_id = {entry.get("scorerId"): entry for entry in result.scores if isinstance(entry, dict)}
+    cells = []
+    for scorer_id in scorer_ids:
+        entry = by_id.get(scorer_id) or {}
+        score = entry.get("score")
+        cells.append(
+            {
+                "scorer": scorer_id,
+                "score": score,
+                "low": isinstance(score, int | float) and score < threshold,
+                "reason": entry.get("reason") or "",
+                "error": entry.get("error") or "",
+            }
+        )
+    return cells
+
+
+def _export_links(run: DatasetRun) -> list[dict]:
+    """Export links, offered only once the export view exists (it lives in another module)."""
+    try:
+        return [
+            {"format": fmt.upper(), "url": reverse("run-results-export", args=[run.dataset_id, run.id, fmt])}
+            for fmt in ("csv", "jsonl")
+        ]
+    except NoReverseMatch:
+        return []
+
+
+def _get_run(dataset_id, run_id) -> DatasetRun:
+    return get_object_or_404(DatasetRun.objects.select_related("dataset"), pk=run_id, dataset_id=dataset_id)
+
+
+def _results_context(request, run: DatasetRun) -> dict:
+    view = ResultView.from_query(request.GET, run)
+    summary = run_summary(run, view.threshold)
+    results = view.apply(DatasetRunResult.objects.filter(run=run))
+    total = results.count() if view.is_filtered else summary["result_count"]
+    page_count = max(1, math.ceil(total / RESULTS_PER_PAGE))
+    page = min(view.page, page_count)
+    offset = (page - 1) * RESULTS_PER_PAGE
+    rows = []
+    for result in results[offset : offset + RESULTS_PER_PAGE]:
+        rows.append(
+            {
+                "result": result,
+                "input": preview(result.input),
+                "output": preview(result.output),
+                "expected": preview(result.expected_output),
+                "scores": _score_cells(result, run.scorer_ids, view.threshold),
+                "trace_url": trace_link(result.trace_id),
+            }
+        )
+    fragment_url = reverse("run-results-fragment", args=[run.dataset_id, run.id])
+    query = request.GET.urlencode()
+    return {
+        "dataset": run.dataset,
+        "run": run,
+        "view": view,
+        "summary": summary,
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "page_count": page_count,
+        "first_row": offset + 1 if rows else 0,
+        "last_row": offset + len(rows),
+        "pending_count": max(0, run.total_items - run.done_count),
+        "elapsed": format_duration(elapsed(run)),
+        "poll_url": f"{fragment_url}?{query}" if query else fragment_url,
+        "run_url": run.get_absolute_url(),
+        "export_links": _export_links(run),
+        "score_columns": [_sort_link(request, run, view, f"score:{s}", s) for s in run.scorer_ids],
+        "latency_column": _sort_link(request, run, view, "latency", "Latency (ms)"),
+    }
+
+
+def _sort_link(request, run: DatasetRun, view: ResultView, key: str, label: str) -> dict:
+    """A sortable column header: ascending first, a second click flips it."""
+    state = "ascending" if view.sort == key else "descending" if view.sort == f"-{key}" else ""
+    params = request.GET.copy()
+    params.pop("page", None)
+    params["sort"] = f"-{key}" if state == "ascending" else key
+    return {"label": label, "state": state, "url": f"{run.get_absolute_url()}?{params.urlencode()}"}
+
+
+# ---- pages ----------------------------------------------------------------------
+
+
+def run_detail(request, dataset_id, run_id):
+    run = _get_run(dataset_id, run_id)
+    return render(request, "runs/detail.html", _results_context(request, run))
+
+
+def run_results_fragment(request, dataset_id, run_id):
+    """The polled results section alone; without hx-get once the run is terminal."""
+    run = _get_run(dataset_id, run_id)
+    return render(request, "runs/detail.html#results-section", _results_context(request, run))
+
+
+def result_detail(request, dataset_id, run_id, result_id):
+    result = get_object_or_404(
+        DatasetRunResult.objects.select_related("run", "run__dataset"),
+        pk=result_id,
+        run_id=run_id,
+        run__dataset_id=dataset_id,
+    )
+    run = result.run
+    scores = [entry for entry in result.scores if isinstance(entry, dict)]
+    return render(
+        request,
+        "runs/result_detail.html",
+        {
+            "dataset": run.dataset,
+            "run": run,
+            "result": result,
+            "scores": scores,
+            "trace_url": trace_link(result.trace_id),
+            "usage": result.usage if isinstance(result.usage, dict) else None,
+        },
+    )
+
+
+# ---- actions --------------------------------------------------------------------
+
+
+def _runs_tab_url(dataset: Dataset) -> str:
+    return f"{dataset.get_absolute_url()}?tab=runs"
+
+
+def _report(request, exc: InvalidInput | StateConflict) -> None:
+    messages.error(request, exc.message)
+    for field, errors in exc.errors.items():
+        for error in errors:
+            if error != exc.message and not exc.message.endswith(error):
+                messages.error(request, f"{field}: {error}")
+
+
+@require_POST
+def run_start(request, dataset_id):
+    from playground.forms import RunStartForm
+
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    form = RunStartForm(dataset=dataset, data=request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}: {error}" if label else error)
+        return HttpResponseRedirect(_runs_tab_url(dataset))
+    try:
+        run = services.run_start(**form.to_run_kwargs(), user=request.user)
+    except (InvalidInput, StateConflict) as exc:
+        _report(request, exc)
+        return HttpResponseRedirect(_runs_tab_url(dataset))
+    messages.success(request, f"Run started over {run.total_items} items.")
+    return redirect(run)
+
+
+@require_POST
+def run_cancel(request, dataset_id, run_id):
+    run = _get_run(dataset_id, run_id)
+    try:
+        services.run_cancel(run=run)
+    except StateConflict as exc:
+        _report(request, exc)
+    else:
+        messages.success(request, "Run cancelled.")
+    return redirect(run)
+
+
+@require_POST
+def run_rerun_failed(request, dataset_id, run_id):
+    run = _get_run(dataset_id, run_id)
+    try:
+        rerun = services.run_rerun_failed(run=run, user=request.user)
+    except (InvalidInput, StateConflict) as exc:
+        _report(request, exc)
+        return redirect(run)
+    messages.success(request, f"Rerunning {rerun.total_items} failed items.")
+    return redirect(rerun)

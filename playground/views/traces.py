@@ -1,0 +1,111 @@
+"""The trace page: one item execution's spans as a waterfall."""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from datasets_app.models import DatasetRunResult, Trace
+
+# Python parses at most microseconds; OpenTelemetry times may carry nanoseconds.
+_EXTRA_FRACTION = re.compile(r"(\.\d{6})\d+")
+MIN_BAR_PERCENT = 0.5
+
+
+def parse_time(value) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(_EXTRA_FRACTION.sub(r"\1", value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def span_status(status) -> str:
+    """ok / error / unset from a status given as a string or as {"code": ...}."""
+    code = status.get("code") if isinstance(status, dict) else status
+    text = str(code or "").lower()
+    if "error" in text or text == "2":
+        return "error"
+    if "ok" in text or text == "1":
+        return "ok"
+    return "unset"
+
+
+@dataclass
+class SpanRow:
+    span: dict
+    depth: int
+    status: str
+    duration_ms: float | None
+    offset: str  # percentages formatted here: the template only places them
+    width: str
+
+
+def waterfall(spans: list) -> tuple[list[SpanRow], float]:
+    """Spans in tree order (children under their parent, siblings by start time)
+    with bar offsets and widths as percentages of the whole trace."""
+    spans = [s for s in spans if isinstance(s, dict)]
+    times = {id(s): (parse_time(s.get("startTime")), parse_time(s.get("endTime"))) for s in spans}
+    starts = [start for start, _ in times.values() if start]
+    ends = [end or start for start, end in times.values() if end or start]
+    trace_start = min(starts) if starts else None
+    total_ms = (max(ends) - trace_start).total_seconds() * 1000 if starts and ends else 0.0
+
+    ids = {s.get("spanId") for s in spans}
+    children: dict = {}
+    roots = []
+    for span in spans:
+        parent = span.get("parentSpanId")
+        if parent and parent in ids and parent != span.get("spanId"):
+            children.setdefault(parent, []).append(span)
+        else:
+            roots.append(span)
+
+    def start_key(span):
+        start = times[id(span)][0]
+        return (start is None, start or datetime.min.replace(tzinfo=UTC))
+
+    rows: list[SpanRow] = []
+    seen: set[int] = set()
+
+    def visit(span, depth):
+        if id(span) in seen:  # a cycle in parent ids: show each span once
+            return
+        seen.add(id(span))
+        start, end = times[id(span)]
+        duration = (end - start).total_seconds() * 1000 if start and end else None
+        offset = width = 0.0
+        if start and trace_start and total_ms > 0:
+            offset = (start - trace_start).total_seconds() * 1000 / total_ms * 100
+            width = (duration or 0) / total_ms * 100
+        elif start:
+            width = 100.0
+        width = max(MIN_BAR_PERCENT, min(width, 100 - offset))
+        rows.append(SpanRow(span, depth, span_status(span.get("status")), duration, f"{offset:.3f}", f"{width:.3f}"))
+        for child in sorted(children.get(span.get("spanId"), []), key=start_key):
+            visit(child, depth + 1)
+
+    for root in sorted(roots, key=start_key):
+        visit(root, 0)
+    for span in spans:  # spans only reachable through a cycle
+        visit(span, 0)
+    return rows, total_ms
+
+
+def trace_detail(request, trace_id):
+    trace = get_object_or_404(Trace.objects.select_related("run"), trace_id=trace_id)
+    rows, total_ms = waterfall(trace.spans if isinstance(trace.spans, list) else [])
+    run_url = result_url = None
+    if trace.run_id:
+        run_url = trace.run.get_absolute_url()
+        if trace.result_id and DatasetRunResult.objects.filter(pk=trace.result_id, run_id=trace.run_id).exists():
+            result_url = reverse("result-detail", args=[trace.run.dataset_id, trace.run_id, trace.result_id])
+    return render(
+        request,
+        "traces/detail.html",
+        {"trace": trace, "rows": rows, "total_ms": total_ms, "run_url": run_url, "result_url": result_url},
+    )
