@@ -44,7 +44,7 @@ def levenshtein(*, input, output, expected):
     return _autoevals_score(Levenshtein(), input=input, output=_as_text(output), expected=_as_text(expected))
 
 
-@register_scorer("numeric-diff", name="Numeric difference", description="Closeness of two numbers: 1 − |a−b| / max(|a|,|b|).")
+@register_scorer("numeric-diff", name="Numeric difference", description="Closeness of two numbers: 1 − |a−b| / (|a|+|b|).")
 def numeric_diff(*, input, output, expected):
     from autoevals import NumericDiff
 
@@ -76,7 +76,7 @@ def list_contains(*, input, output, expected):
     if not isinstance(output, list) or not isinstance(expected, list):
         raise ValueError("list-contains needs a list output and a list expected output")
     return _autoevals_score(
-        ListContains(), input=input, output=[_as_text(v) for v in output], expected=[_as_text(v) for v in expected]
+        ListContains(allow_extra_entities=True), input=input, output=[_as_text(v) for v in output], expected=[_as_text(v) for v in expected]
     )
 
 
