@@ -1,0 +1,111 @@
+"""Stream items and run results out as CSV or JSON Lines.
+
+Rows are read with `.iterator()` and written as they are read, so an export
+of any size holds one chunk of rows in memory. In CSV, JSON values are
+written as JSON text except plain strings, which are written as they are
+(so that a CSV export imports back unchanged through the CSV importer).
+"""
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.http import Http404, StreamingHttpResponse
+
+from .models import Dataset, DatasetItemVersion, DatasetRun
+
+FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+ITEM_COLUMNS = ["id", "input", "expectedOutput", "context", "version", "createdAt"]
+RESULT_COLUMNS = [
+    "itemId", "input", "output", "expectedOutput", "error", "latency", "retryCount", "traceId", "scores",
+]
+
+
+class _Echo:
+    """A file-like object whose write() hands the line back to csv.writer's caller."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return "" if value is None else value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _csv_lines(columns: list[str], rows: Iterable[dict]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(columns)
+    for row in rows:
+        yield writer.writerow([_csv_cell(row.get(column)) for column in columns])
+
+
+def _jsonl_lines(rows: Iterable[dict]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def _stream(rows: Iterable[dict], columns: list[str], fmt: str, filename: str) -> StreamingHttpResponse:
+    if fmt not in FORMATS:
+        raise Http404(f"Unknown export format {fmt!r}")
+    lines = _csv_lines(columns, rows) if fmt == "csv" else _jsonl_lines(rows)
+    response = StreamingHttpResponse(lines, content_type=FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    return response
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-")[:60] or "dataset"
+
+
+def item_rows(versions) -> Iterator[dict]:
+    for version in versions.iterator(chunk_size=1000):
+        snapshot = version.snapshot
+        yield {
+            "id": str(version.item_id),
+            "input": snapshot.get("input"),
+            "expectedOutput": snapshot.get("expectedOutput"),
+            "context": snapshot.get("context"),
+            "version": version.version_number,
+            "createdAt": version.created_at.isoformat(),
+        }
+
+
+def export_items(
+    dataset: Dataset, fmt: str, *, version: int | None = None, item_ids: list | None = None
+) -> StreamingHttpResponse:
+    """The dataset's items (at `version`, default current; only `item_ids` if given) as a download."""
+    version = dataset.version if version is None else version
+    versions = (
+        DatasetItemVersion.objects.filter(dataset=dataset)
+        .live_at(version)
+        .order_by("item__created_at", "item_id")
+        .only("item_id", "snapshot", "version_number", "created_at")
+    )
+    if item_ids is not None:
+        versions = versions.filter(item_id__in=list(item_ids))
+    suffix = f"-v{version}" if item_ids is None else f"-v{version}-selected"
+    return _stream(item_rows(versions), ITEM_COLUMNS, fmt, f"{_slug(dataset.name)}{suffix}")
+
+
+def result_rows(run: DatasetRun) -> Iterator[dict]:
+    for result in run.results.in_display_order().iterator(chunk_size=1000):
+        yield {
+            "itemId": str(result.item_id),
+            "input": result.input,
+            "output": result.output,
+            "expectedOutput": result.expected_output,
+            "error": result.error,
+            "latency": result.latency,
+            "retryCount": result.retry_count,
+            "traceId": result.trace_id,
+            "scores": result.scores,
+        }
+
+
+def export_run_results(run: DatasetRun, fmt: str) -> StreamingHttpResponse:
+    """Every result of the run, in display order, as a CSV or JSONL download."""
+    filename = f"{_slug(run.dataset.name)}-run-{str(run.id)[:8]}-results"
+    return _stream(result_rows(run), RESULT_COLUMNS, fmt, filename)

@@ -1,0 +1,237 @@
+"""Forms of the browser pages. They parse and check HTTP input; the writes
+themselves go through `datasets_app.services`, whose InvalidInput errors the
+forms attach to the matching field with `add_service_errors`."""
+
+import json
+
+from django import forms
+
+from datasets_app import services
+from datasets_app.exceptions import PlaygroundError
+from datasets_app.models import Dataset
+from datasets_app.runs import registry
+
+JSON_TEXTAREA = forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "code"})
+
+
+class JSONTextField(forms.CharField):
+    """A textarea holding JSON text; cleans to the parsed value (blank → None)."""
+
+    widget = JSON_TEXTAREA
+
+    def __init__(self, *, required=False, **kwargs):
+        kwargs.setdefault("strip", True)
+        super().__init__(required=required, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, str) or value is None:
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if text in self.empty_values:
+            if self.required:
+                raise forms.ValidationError(self.error_messages["required"], code="required")
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                "Not valid JSON: %(why)s (line %(line)s, column %(column)s). "
+                'Write text in double quotes, e.g. "Paris".',
+                params={"why": exc.msg, "line": exc.lineno, "column": exc.colno},
+                code="invalid_json",
+            ) from exc
+
+    def validate(self, value):
+        # Blank text was handled in to_python; {} , [] and null are values, not "empty".
+        pass
+
+
+class ServiceErrorsMixin:
+    """Attach a service error's `errors` ({"inputSchema": [...], "input/city": [...]}) to fields."""
+
+    # service error key (before the first "/") → form field name
+    service_fields: dict[str, str] = {}
+
+    def add_service_errors(self, exc: PlaygroundError) -> None:
+        if not exc.errors:
+            self.add_error(None, exc.message)
+            return
+        for key, messages in exc.errors.items():
+            head, _, path = key.partition("/")
+            field = self.service_fields.get(head, head)
+            if field not in self.fields:
+                field = None
+            for message in messages:
+                self.add_error(field, f"at {path}: {message}" if path else message)
+
+
+class DatasetForm(ServiceErrorsMixin, forms.Form):
+    service_fields = {"name": "name", "inputSchema": "input_schema", "outputSchema": "output_schema"}
+
+    name = forms.CharField(max_length=255)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    input_schema = JSONTextField(
+        label="Input JSON Schema", help_text="Optional. Every item's input must match it."
+    )
+    output_schema = JSONTextField(
+        label="Expected output JSON Schema", help_text="Optional. Every expected output must match it."
+    )
+
+    @classmethod
+    def for_dataset(cls, dataset: Dataset, data=None):
+        return cls(
+            data,
+            initial={
+                "name": dataset.name,
+                "description": dataset.description,
+                "input_schema": dataset.input_schema,
+                "output_schema": dataset.output_schema,
+            },
+        )
+
+    def to_service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "input_schema": data["input_schema"],
+            "output_schema": data["output_schema"],
+        }
+
+
+class ItemForm(ServiceErrorsMixin, forms.Form):
+    service_fields = {"input": "input", "expectedOutput": "expected_output", "context": "context"}
+
+    input = JSONTextField(required=True, help_text='JSON, e.g. {"question": "…"} or "a string".')
+    expected_output = JSONTextField(label="Expected output", help_text="Optional JSON.")
+    context = JSONTextField(help_text="Optional JSON.")
+
+    @classmethod
+    def for_item(cls, item, data=None):
+        # Ids unique per item: several rows can be in edit mode at once next to the add form.
+        return cls(
+            data,
+            auto_id=f"id_item_{item.pk.hex[:12]}_%s",
+            initial={"input": item.input, "expected_output": item.expected_output, "context": item.context},
+        )
+
+    def to_service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "input": data["input"],
+            "expected_output": data["expected_output"],
+            "context": data["context"],
+        }
+
+
+class ImportUploadForm(forms.Form):
+    FORMAT_CHOICES = [
+        ("", "Detect from the file name"),
+        ("csv", "CSV"),
+        ("json", "JSON"),
+        ("jsonl", "JSON Lines"),
+    ]
+
+    file = forms.FileField(help_text="CSV, JSON or JSONL, at most 5 MB.")
+    format = forms.ChoiceField(choices=FORMAT_CHOICES, required=False)
+
+
+class CsvMappingForm(forms.Form):
+    """One select per CSV column: which part of the item the column fills."""
+
+    def __init__(self, *args, columns: list[str], **kwargs):
+        from datasets_app import importers
+
+        super().__init__(*args, **kwargs)
+        self.columns = columns
+        for index, column in enumerate(columns):
+            self.fields[f"col_{index}"] = forms.ChoiceField(
+                label=column,
+                choices=importers.MAPPING_CHOICES,
+                initial=importers.guess_mapping(column, index),
+            )
+
+    def bound_columns(self):
+        return [(column, self[f"col_{index}"]) for index, column in enumerate(self.columns)]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not any(cleaned.get(f"col_{i}") == "input" for i in range(len(self.columns))):
+            raise forms.ValidationError("Map at least one column to the input.")
+        return cleaned
+
+    def mapping(self) -> dict[str, str]:
+        return {column: self.cleaned_data[f"col_{i}"] for i, column in enumerate(self.columns)}
+
+
+class CopyItemsForm(forms.Form):
+    target = forms.ModelChoiceField(queryset=Dataset.objects.none(), label="Copy to", empty_label="Choose a dataset")
+
+    def __init__(self, *args, dataset: Dataset, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = Dataset.objects.exclude(pk=dataset.pk).order_by("name")
+
+
+class RunStartForm(ServiceErrorsMixin, forms.Form):
+    """Start a run over a dataset: `form.to_run_kwargs()` feeds `services.run_start(**kwargs)`."""
+
+    service_fields = {
+        "targetId": "target",
+        "targetType": "target",
+        "scorerIds": "scorers",
+        "version": "version",
+        "maxConcurrency": "max_concurrency",
+        "itemTimeout": "item_timeout",
+        "maxRetries": "max_retries",
+        "repetitions": "repetitions",
+    }
+
+    target = forms.ChoiceField(help_text="What runs every item.")
+    scorers = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, help_text="Each grades every output."
+    )
+    version = forms.IntegerField(label="Dataset version", min_value=1)
+    max_concurrency = forms.IntegerField(
+        label="Concurrency", min_value=1, max_value=services.MAX_CONCURRENCY_LIMIT, initial=5
+    )
+    item_timeout = forms.FloatField(
+        label="Item timeout (s)", required=False, min_value=0.001, help_text="Optional, seconds per attempt."
+    )
+    max_retries = forms.IntegerField(label="Retries", min_value=0, max_value=10, initial=0)
+    repetitions = forms.IntegerField(min_value=1, max_value=services.MAX_REPETITIONS, initial=1)
+
+    def __init__(self, *args, dataset: Dataset, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dataset = dataset
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for target in registry.all_targets():
+            groups.setdefault(target.target_type, []).append(
+                (f"{target.target_type}:{target.target_id}", target.name)
+            )
+        self.fields["target"].choices = [("", "Choose a target")] + [
+            (target_type, options) for target_type, options in groups.items()
+        ]
+        self.fields["scorers"].choices = [(s.scorer_id, s.name) for s in registry.all_scorers()]
+        version = self.fields["version"]
+        version.max_value = max(dataset.version, 1)
+        version.widget.attrs.update(min=1, max=max(dataset.version, 1))
+        version.initial = dataset.version or None
+        version.help_text = f"1 to {dataset.version}; {dataset.version} is the current one."
+
+    def to_run_kwargs(self) -> dict:
+        data = self.cleaned_data
+        target_type, _, target_id = data["target"].partition(":")
+        return {
+            "dataset": self.dataset,
+            "target_type": target_type,
+            "target_id": target_id,
+            "scorer_ids": list(data["scorers"]),
+            "version": data["version"],
+            "max_concurrency": data["max_concurrency"],
+            "item_timeout": data["item_timeout"],
+            "max_retries": data["max_retries"],
+            "repetitions": data["repetitions"],
+        }

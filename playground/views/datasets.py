@@ -1,0 +1,309 @@
+"""Dataset, item, export pages. Views translate HTTP into `services` calls
+and back; every write goes through `datasets_app.services`."""
+
+import uuid
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import OuterRef, Q, Subquery
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import push_url
+
+from datasets_app import exports, services
+from datasets_app.exceptions import InvalidInput, PlaygroundError
+from datasets_app.models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun
+from playground.forms import CopyItemsForm, DatasetForm, ItemForm, RunStartForm
+
+DATASETS_PER_PAGE = 20
+ITEMS_PER_PAGE = 25
+RUNS_PER_PAGE = 20
+DETAIL_TEMPLATE = "datasets/dataset_detail.html"
+
+
+# ---- datasets ------------------------------------------------------------------
+
+
+def _dataset_list_context(request, form: DatasetForm) -> dict:
+    query = request.GET.get("q", "").strip()
+    latest_run = DatasetRun.objects.filter(dataset=OuterRef("pk")).order_by("-created_at", "-id")
+    datasets = Dataset.objects.annotate(
+        last_run_status=Subquery(latest_run.values("status")[:1]),
+        last_run_at=Subquery(latest_run.values("created_at")[:1]),
+    )
+    if query:
+        datasets = datasets.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    page = Paginator(datasets, DATASETS_PER_PAGE).get_page(request.GET.get("page"))
+    return {"page": page, "query": query, "form": form, "any_datasets": query or Dataset.objects.exists()}
+
+
+@require_GET
+def dataset_list(request):
+    return render(request, "datasets/dataset_list.html", _dataset_list_context(request, DatasetForm()))
+
+
+@require_POST
+def dataset_create(request):
+    form = DatasetForm(request.POST)
+    if form.is_valid():
+        try:
+            dataset = services.dataset_create(**form.to_service_kwargs())
+        except InvalidInput as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Created dataset “{dataset.name}”. Add items or import a file.")
+            return redirect(dataset)
+    context = _dataset_list_context(request, form)
+    return render(request, "datasets/dataset_list.html", context, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+def dataset_edit(request, dataset_id):
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    form = DatasetForm.for_dataset(dataset, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.dataset_update(dataset=dataset, **form.to_service_kwargs())
+        except InvalidInput as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Saved dataset “{dataset.name}”.")
+            return redirect(dataset)
+    return render(request, "datasets/dataset_edit.html", {"dataset": dataset, "form": form})
+
+
+@require_POST
+def dataset_duplicate(request, dataset_id):
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    copy = services.dataset_duplicate(dataset=dataset)
+    messages.success(request, f"Duplicated “{dataset.name}” as “{copy.name}” with {copy.item_count} items.")
+    return redirect(copy)
+
+
+@require_http_methods(["GET", "POST"])
+def dataset_delete(request, dataset_id):
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    if request.method == "POST":
+        name = dataset.name
+        services.dataset_delete(dataset=dataset)
+        messages.success(request, f"Deleted dataset “{name}”.")
+        return redirect("datasets")
+    return render(
+        request, "datasets/dataset_delete.html", {"dataset": dataset, "run_count": dataset.runs.count()}
+    )
+
+
+# ---- dataset detail: items ----------------------------------------------------------
+
+
+def _selected_version(request, dataset: Dataset) -> int:
+    """The ?version= being viewed; anything invalid falls back to the current version."""
+    try:
+        version = int(request.GET.get("version", ""))
+    except ValueError:
+        return dataset.version
+    return version if 1 <= version <= dataset.version else dataset.version
+
+
+def _items_context(request, dataset: Dataset) -> dict:
+    version = _selected_version(request, dataset)
+    query = request.GET.get("q", "").strip()
+    rows = services.items_at_version(dataset=dataset, version=version, search=query)
+    page = Paginator(rows, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    return {
+        "items_page": page,
+        "query": query,
+        "version": version,
+        "is_current": version == dataset.version,
+        "versions": range(dataset.version, 0, -1),
+        "copy_form": CopyItemsForm(dataset=dataset),
+    }
+
+
+def _runs_context(request, dataset: Dataset) -> dict:
+    page = Paginator(dataset.runs.all(), RUNS_PER_PAGE).get_page(request.GET.get("runs_page"))
+    return {
+        "runs_page": page,
+        "runs_active": any(run.status in DatasetRun.ACTIVE_STATUSES for run in page),
+    }
+
+
+def _detail_context(request, dataset: Dataset, **overrides) -> dict:
+    tab = "runs" if request.GET.get("tab") == "runs" else "items"
+    context = {"dataset": dataset, "tab": tab}
+    if tab == "items":
+        context |= _items_context(request, dataset)
+        context["item_form"] = ItemForm()
+    else:
+        context |= _runs_context(request, dataset)
+        context["run_form"] = RunStartForm(dataset=dataset)
+    context |= overrides
+    return context
+
+
+@require_GET
+def dataset_detail(request, dataset_id):
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    return render(request, DETAIL_TEMPLATE, _detail_context(request, dataset))
+
+
+@require_GET
+def dataset_items_table(request, dataset_id):
+    """The items table alone, for the debounced search and the version selector."""
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    context = {"dataset": dataset, **_items_context(request, dataset)}
+    response = render(request, f"{DETAIL_TEMPLATE}#items-table", context)
+    if request.htmx:
+        # Keep the address bar on the full page, so reload and back show the same table.
+        push_url(response, f"{dataset.get_absolute_url()}?{request.GET.urlencode()}")
+    return response
+
+
+@require_GET
+def dataset_runs_table(request, dataset_id):
+    """The runs table alone; it keeps polling itself while a listed run is active."""
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    context = {"dataset": dataset, **_runs_context(request, dataset)}
+    return render(request, f"{DETAIL_TEMPLATE}#runs-table", context)
+
+
+@require_POST
+def item_create(request, dataset_id):
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    form = ItemForm(request.POST)
+    if form.is_valid():
+        try:
+            services.item_create(dataset=dataset, **form.to_service_kwargs())
+        except InvalidInput as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Added an item (dataset version {dataset.version}).")
+            return redirect(dataset)
+    context = _detail_context(request, dataset, item_form=form, show_add_form=True)
+    return render(request, DETAIL_TEMPLATE, context, status=400)
+
+
+def _live_item(dataset_id, item_id) -> DatasetItem:
+    return get_object_or_404(DatasetItem, pk=item_id, dataset_id=dataset_id, is_deleted=False)
+
+
+def _current_row(item: DatasetItem) -> DatasetItemVersion:
+    return item.versions.filter(valid_until__isnull=True).select_related("item").get()
+
+
+@require_GET
+def item_row(request, dataset_id, item_id):
+    """One item's table row (what "Cancel" on the in-place edit form swaps back in)."""
+    item = _live_item(dataset_id, item_id)
+    context = {"dataset": item.dataset, "row": _current_row(item), "is_current": True}
+    return render(request, f"{DETAIL_TEMPLATE}#item-row", context)
+
+
+@require_http_methods(["GET", "POST"])
+def item_edit(request, dataset_id, item_id):
+    """Edit in place with htmx (the row becomes a form and back), or as its own page without."""
+    item = _live_item(dataset_id, item_id)
+    dataset = item.dataset
+    form = ItemForm.for_item(item, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.item_update(item=item, **form.to_service_kwargs())
+        except PlaygroundError as exc:
+            form.add_service_errors(exc)
+        else:
+            if request.htmx:
+                context = {"dataset": dataset, "row": _current_row(item), "is_current": True, "just_saved": True}
+                return render(request, f"{DETAIL_TEMPLATE}#item-row", context)
+            messages.success(request, f"Saved the item (dataset version {dataset.version}).")
+            return redirect(dataset)
+    context = {"dataset": dataset, "item": item, "form": form}
+    status = 400 if form.errors else 200
+    if request.htmx:
+        # 200 even with errors: htmx swaps only successful responses.
+        return render(request, f"{DETAIL_TEMPLATE}#item-edit-row", context)
+    return render(request, "datasets/item_edit.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def item_delete(request, dataset_id, item_id):
+    item = _live_item(dataset_id, item_id)
+    dataset = item.dataset
+    if request.method == "POST":
+        services.item_delete(item=item)
+        messages.success(request, f"Deleted the item (dataset version {dataset.version}).")
+        return redirect(dataset)
+    return render(request, "datasets/item_delete.html", {"dataset": dataset, "item": item})
+
+
+@require_GET
+def item_history(request, dataset_id, item_id):
+    item = get_object_or_404(DatasetItem, pk=item_id, dataset_id=dataset_id)
+    versions = item.versions.order_by("-version_number")
+    return render(
+        request, "datasets/item_history.html", {"dataset": item.dataset, "item": item, "versions": versions}
+    )
+
+
+@require_POST
+def items_bulk(request, dataset_id):
+    """The bulk actions on the checked items: delete (after a confirmation), export, copy."""
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    item_ids = request.POST.getlist("item_ids")
+    action = request.POST.get("action", "")
+    items = dataset.items.live().filter(pk__in=_valid_uuids(item_ids))
+    if not items.exists():
+        messages.error(request, "Select at least one item first.")
+        return redirect(dataset)
+    if action in ("export-csv", "export-jsonl"):
+        return exports.export_items(dataset, action.removeprefix("export-"), item_ids=[i.pk for i in items])
+    if action == "delete":
+        if request.POST.get("confirmed") != "yes":
+            return render(request, "datasets/items_bulk_delete.html", {"dataset": dataset, "items": items})
+        deleted = services.items_bulk_delete(dataset=dataset, item_ids=[i.pk for i in items])
+        messages.success(request, f"Deleted {deleted} items (dataset version {dataset.version}).")
+        return redirect(dataset)
+    if action == "copy":
+        form = CopyItemsForm(request.POST, dataset=dataset)
+        if not form.is_valid():
+            messages.error(request, "Choose the dataset to copy the items to.")
+            return redirect(dataset)
+        target = form.cleaned_data["target"]
+        entries = [
+            {"input": i.input, "expectedOutput": i.expected_output, "context": i.context}
+            for i in items.order_by("created_at", "id")
+        ]
+        try:
+            services.items_bulk_create(dataset=target, items=entries)
+        except InvalidInput as exc:
+            details = "; ".join(f"{k}: {' '.join(v)}" for k, v in list(exc.errors.items())[:5])
+            messages.error(request, f"Nothing copied: the items do not fit “{target.name}”. {details}")
+            return redirect(dataset)
+        messages.success(request, f"Copied {len(entries)} items to “{target.name}”.")
+        return redirect(dataset)
+    raise Http404("Unknown bulk action")
+
+
+def _valid_uuids(values: list[str]) -> list[str]:
+    valid = []
+    for value in values:
+        try:
+            valid.append(str(uuid.UUID(value)))
+        except ValueError:
+            continue
+    return valid
+
+
+# ---- exports -------------------------------------------------------------------------
+
+
+@require_GET
+def dataset_export(request, dataset_id, fmt):
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    return exports.export_items(dataset, fmt, version=_selected_version(request, dataset))
+
+
+@require_GET
+def run_results_export(request, dataset_id, run_id, fmt):
+    run = get_object_or_404(DatasetRun.objects.select_related("dataset"), pk=run_id, dataset_id=dataset_id)
+    return exports.export_run_results(run, fmt)
