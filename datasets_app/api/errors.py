@@ -29,8 +29,8 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     flat: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = "nonFieldErrors" if key == "non_field_errors" else str(key)
-            flat.update(flatten_errors(value, f"{prefix}{name}/"))
+            # A nested object's own errors belong to its path; top-level ones to nonFieldErrors.
+            flat.update(flatten_errors(value, prefix if key == "non_field_errors" else f"{prefix}{key}/"))
     elif isinstance(detail, list) and any(isinstance(v, (dict, list)) for v in detail):
         # A list serializer's errors: one entry per element, empty where valid.
         for index, value in enumerate(detail):
