@@ -23,11 +23,6 @@ class JSONTextField(forms.CharField):
         kwargs.setdefault("strip", True)
         super().__init__(required=required, **kwargs)
 
-    def prepare_value(self, value):
-        if isinstance(value, str) or value is None:
-            return value
-        return json.dumps(value, indent=2, ensure_ascii=False)
-
     def to_python(self, value):
         text = super().to_python(value)
         if text in self.empty_values:
@@ -47,6 +42,11 @@ class JSONTextField(forms.CharField):
     def validate(self, value):
         # Blank text was handled in to_python; {} , [] and null are values, not "empty".
         pass
+
+
+def json_text(value) -> str:
+    """A stored JSON value as the text a JSONTextField shows (None → blank)."""
+    return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
 
 
 class ServiceErrorsMixin:
@@ -87,8 +87,8 @@ class DatasetForm(ServiceErrorsMixin, forms.Form):
             initial={
                 "name": dataset.name,
                 "description": dataset.description,
-                "input_schema": dataset.input_schema,
-                "output_schema": dataset.output_schema,
+                "input_schema": json_text(dataset.input_schema),
+                "output_schema": json_text(dataset.output_schema),
             },
         )
 
@@ -115,7 +115,11 @@ class ItemForm(ServiceErrorsMixin, forms.Form):
         return cls(
             data,
             auto_id=f"id_item_{item.pk.hex[:12]}_%s",
-            initial={"input": item.input, "expected_output": item.expected_output, "context": item.context},
+            initial={
+                "input": json_text(item.input),
+                "expected_output": json_text(item.expected_output),
+                "context": json_text(item.context),
+            },
         )
 
     def to_service_kwargs(self) -> dict:
@@ -193,7 +197,7 @@ class RunStartForm(ServiceErrorsMixin, forms.Form):
     scorers = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, help_text="Each grades every output."
     )
-    version = forms.IntegerField(label="Dataset version", min_value=1)
+    version = forms.IntegerField(label="Dataset version", min_value=1)  # bounded per dataset in __init__
     max_concurrency = forms.IntegerField(
         label="Concurrency", min_value=1, max_value=services.MAX_CONCURRENCY_LIMIT, initial=5
     )
@@ -215,11 +219,14 @@ class RunStartForm(ServiceErrorsMixin, forms.Form):
             (target_type, options) for target_type, options in groups.items()
         ]
         self.fields["scorers"].choices = [(s.scorer_id, s.name) for s in registry.all_scorers()]
-        version = self.fields["version"]
-        version.max_value = max(dataset.version, 1)
-        version.widget.attrs.update(min=1, max=max(dataset.version, 1))
-        version.initial = dataset.version or None
-        version.help_text = f"1 to {dataset.version}; {dataset.version} is the current one."
+        current = max(dataset.version, 1)
+        self.fields["version"] = forms.IntegerField(
+            label="Dataset version",
+            min_value=1,
+            max_value=current,
+            initial=dataset.version or None,
+            help_text=f"1 to {current}; {dataset.version} is the current one.",
+        )
 
     def to_run_kwargs(self) -> dict:
         data = self.cleaned_data
