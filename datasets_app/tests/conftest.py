@@ -62,3 +62,14 @@ def run_worker():
         return DatasetRun.objects.get(pk=run_id) if run_id else None
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(request):
+    """Tests marked `postgres` need PostgreSQL: `make test` runs them in a
+    second pass with DATABASE_URL set; on SQLite they are skipped."""
+    if request.node.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.skip("needs PostgreSQL (run with DATABASE_URL=postgres://…)")

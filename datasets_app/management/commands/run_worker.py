@@ -20,6 +20,13 @@ logger = logging.getLogger("datasets_app.worker")
 class Command(DbWorkerCommand):
     help = "Run the background worker that executes dataset runs (db_worker + lease reaper)."
 
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        # db_worker reloads on code changes when DEBUG is on, by running the
+        # worker in a child process; a supervisor (or a test) that kills the
+        # worker would then kill only the parent and orphan the child.
+        parser.set_defaults(reload=False)
+
     def handle(self, *args, **options):
         stop = threading.Event()
         reaper = threading.Thread(target=self._reap_forever, args=(stop,), daemon=True, name="lease-reaper")
