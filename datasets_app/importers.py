@@ -71,12 +71,16 @@ def decode_upload(data: bytes) -> str:
     return text
 
 
-def guess_mapping(column: str, index: int) -> str:
-    key = re.sub(r"[^a-z]", "", column.lower())
-    for field, names in _COLUMN_GUESSES.items():
-        if key in names:
-            return field
-    return "input" if index == 0 else "ignore"
+def guess_mappings(columns: list[str]) -> list[str]:
+    """A first guess at each column's role from its name; without an input-like name the first
+    unclaimed column is the input."""
+    guesses = []
+    for column in columns:
+        key = re.sub(r"[^a-z]", "", column.lower())
+        guesses.append(next((field for field, names in _COLUMN_GUESSES.items() if key in names), "ignore"))
+    if "input" not in guesses and "ignore" in guesses:
+        guesses[guesses.index("ignore")] = "input"
+    return guesses
 
 
 # ---- CSV ---------------------------------------------------------------------

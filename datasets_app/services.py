@@ -300,8 +300,13 @@ def run_start(
     repetitions: int = 1,
     rerun_of: DatasetRun | None = None,
     user=None,
+    enqueue: bool = True,
 ) -> DatasetRun:
-    """Record a pending run, split it into chunks and enqueue them for the workers."""
+    """Record a pending run, split it into chunks and enqueue them for the workers.
+
+    `enqueue=False` leaves the chunks for the caller to execute in-process
+    (the `run_dataset` command does).
+    """
     from .runs import registry
     from .runs.tasks import enqueue_chunk
 
@@ -353,7 +358,8 @@ def run_start(
         run.total_items = item_total * repetitions
         run.save(update_fields=["total_items"])
         chunk_ids = list(run.chunks.values_list("id", flat=True))
-        transaction.on_commit(lambda: [enqueue_chunk(chunk_id) for chunk_id in chunk_ids])
+        if enqueue:
+            transaction.on_commit(lambda: [enqueue_chunk(chunk_id) for chunk_id in chunk_ids])
     return run
 
 

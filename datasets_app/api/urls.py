@@ -2,10 +2,11 @@
 
 Every view is exempt from LoginRequiredMiddleware so that DRF itself answers
 an anonymous caller with a JSON 401 instead of a redirect to the login page.
-Only the Swagger UI page, meant for a browser, keeps the login redirect.
+Only the Swagger UI page, meant for a browser, sends anonymous visitors to
+the login page.
 """
 
-from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
@@ -44,6 +45,6 @@ urlpatterns = [
         permission_classes=[IsAuthenticated],
         parser_classes=[LimitedJSONParser],
     ),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
     re_path(r"^.*$", login_not_required(views.UnknownPathView.as_view()), name="api-unknown"),
 ]

@@ -1,0 +1,140 @@
+"""`manage.py run_dataset`: run a dataset from a terminal or CI.
+
+    manage.py run_dataset "Capitals" --target agent/keyword-agent \
+        --scorer exact-match --scorer contains --concurrency 8 --fail-under 0.8
+
+Executes in this process (no worker needed), shows a progress bar, prints a
+summary table and exits 1 when any scorer's mean is under --fail-under, or
+when the run failed — usable as a CI gate.
+"""
+
+import sys
+import threading
+import time
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from datasets_app import services
+from datasets_app.exceptions import PlaygroundError
+from datasets_app.models import Dataset, DatasetRun
+from datasets_app.runs import registry
+from datasets_app.runs.summary import summarize_run
+from datasets_app.runs.tasks import WORKER_ID, run_chunk
+
+
+class Command(BaseCommand):
+    help = "Run a dataset against a target and print a scored summary (exit 1 under --fail-under)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("dataset", help="Dataset id or exact name")
+        parser.add_argument("--target", required=True, help="TYPE/ID (e.g. agent/keyword-agent) or a unique ID")
+        parser.add_argument("--scorer", action="append", default=[], help="Scorer id (repeatable)")
+        parser.add_argument("--concurrency", type=int, default=5)
+        parser.add_argument("--timeout", type=float, default=None, help="Seconds per attempt")
+        parser.add_argument("--retries", type=int, default=0)
+        parser.add_argument("--repetitions", type=int, default=1)
+        parser.add_argument("--dataset-version", type=int, default=None)
+        parser.add_argument("--pass-threshold", type=float, default=0.5, help="Score counted as a pass (default 0.5)")
+        parser.add_argument("--fail-under", type=float, default=None, help="Exit 1 if any scorer mean is below this")
+
+    def handle(self, *args, **options):
+        dataset = self._dataset(options["dataset"])
+        target_type, target_id = self._target(options["target"])
+        try:
+            run = services.run_start(
+                dataset=dataset,
+                target_type=target_type,
+                target_id=target_id,
+                scorer_ids=options["scorer"],
+                version=options["dataset_version"],
+                max_concurrency=options["concurrency"],
+                item_timeout=options["timeout"],
+                max_retries=options["retries"],
+                repetitions=options["repetitions"],
+                enqueue=False,
+            )
+        except PlaygroundError as exc:
+            raise CommandError(f"{exc.message}: {exc.errors}") from exc
+        self.stdout.write(f"Run {run.id}: {run.total_items} item(s) of '{dataset.name}' v{run.dataset_version}")
+
+        done = threading.Event()
+        progress = threading.Thread(target=self._show_progress, args=(run.pk, done), daemon=True)
+        progress.start()
+        for chunk_id in run.chunks.order_by("index").values_list("id", flat=True):
+            run_chunk(chunk_id=chunk_id, worker_id=WORKER_ID)
+        done.set()
+        progress.join()
+
+        run.refresh_from_db()
+        self._print_summary(run, options["pass_threshold"])
+        failing = self._gate(run, options["fail_under"])
+        if failing:
+            self.stderr.write(self.style.ERROR(failing))
+            sys.exit(1)
+
+    def _dataset(self, ref: str) -> Dataset:
+        try:
+            return Dataset.objects.get(pk=uuid.UUID(ref))
+        except (ValueError, Dataset.DoesNotExist):
+            pass
+        matches = list(Dataset.objects.filter(name=ref)[:2])
+        if len(matches) != 1:
+            raise CommandError(f"No single dataset with id or name {ref!r}")
+        return matches[0]
+
+    def _target(self, ref: str) -> tuple[str, str]:
+        if "/" in ref:
+            target_type, target_id = ref.split("/", 1)
+            return target_type, target_id
+        found = [t for t in registry.all_targets() if t.target_id == ref]
+        if len(found) != 1:
+            choices = ", ".join(f"{t.target_type}/{t.target_id}" for t in registry.all_targets())
+            raise CommandError(f"Target {ref!r} is unknown or ambiguous; choose one of: {choices}")
+        return found[0].target_type, found[0].target_id
+
+    def _show_progress(self, run_id, done: threading.Event) -> None:
+        width = 30
+        try:
+            while True:
+                finished = done.wait(0.25)
+                run = DatasetRun.objects.only("total_items", "succeeded_count", "failed_count").get(pk=run_id)
+                total = max(run.total_items, 1)
+                filled = int(width * run.done_count / total)
+                self.stdout.write(
+                    f"\r[{'#' * filled}{'.' * (width - filled)}] {run.done_count}/{run.total_items}"
+                    f"  ok {run.succeeded_count}  failed {run.failed_count}",
+                    ending="",
+                )
+                self.stdout.flush()
+                if finished:
+                    self.stdout.write("")
+                    return
+        finally:
+            connection.close()
+
+    def _print_summary(self, run: DatasetRun, pass_threshold: float) -> None:
+        summary = summarize_run(run, pass_threshold=pass_threshold)
+        self.stdout.write(f"\nStatus: {run.status}   results: {summary.results}   errors: {summary.errors}")
+        if summary.latency_p50 is not None:
+            self.stdout.write(f"Latency p50 {summary.latency_p50:.1f} ms   p95 {summary.latency_p95:.1f} ms")
+        if summary.scorers:
+            self.stdout.write(f"\n{'scorer':<24} {'mean':>8} {'pass rate':>10} {'scored':>8} {'errors':>7}")
+            for scorer in summary.scorers.values():
+                mean = "—" if scorer.mean is None else f"{scorer.mean:.3f}"
+                rate = "—" if scorer.pass_rate is None else f"{scorer.pass_rate:.1%}"
+                self.stdout.write(f"{scorer.scorer_id:<24} {mean:>8} {rate:>10} {scorer.count:>8} {scorer.errors:>7}")
+        self._summary = summary
+
+    def _gate(self, run: DatasetRun, fail_under: float | None) -> str | None:
+        if run.status != DatasetRun.Status.COMPLETED:
+            return f"Run ended {run.status}"
+        if fail_under is None:
+            return None
+        below = [
+            f"{s.scorer_id} mean {0 if s.mean is None else s.mean:.3f} < {fail_under}"
+            for s in self._summary.scorers.values()
+            if s.mean is None or s.mean < fail_under
+        ]
+        return "Below --fail-under: " + "; ".join(below) if below else None
