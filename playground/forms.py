@@ -151,11 +151,9 @@ class CsvMappingForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.columns = columns
-        for index, column in enumerate(columns):
+        for index, (column, guess) in enumerate(zip(columns, importers.guess_mappings(columns))):
             self.fields[f"col_{index}"] = forms.ChoiceField(
-                label=column,
-                choices=importers.MAPPING_CHOICES,
-                initial=importers.guess_mapping(column, index),
+                label=column, choices=importers.MAPPING_CHOICES, initial=guess
             )
 
     def bound_columns(self):

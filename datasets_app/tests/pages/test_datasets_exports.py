@@ -1,0 +1,99 @@
+"""Downloads: items (current, at a version) and run results, as CSV and JSONL."""
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from datasets_app import services
+from datasets_app.models import DatasetRun, DatasetRunResult
+
+pytestmark = pytest.mark.django_db
+
+
+def body(response) -> str:
+    assert isinstance(response, StreamingHttpResponse)
+    return b"".join(response.streaming_content).decode()
+
+
+def test_items_csv(browser_client, make_dataset):
+    dataset = make_dataset(
+        name="Mixed set",
+        items=[{"input": {"q": "2+2", "tags": ["math"]}, "expectedOutput": 4, "context": "adding"}],
+    )
+    response = browser_client.get(reverse("dataset-export", args=[dataset.id, "csv"]))
+    assert response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"] == 'attachment; filename="Mixed-set-v1.csv"'
+    rows = list(csv.DictReader(io.StringIO(body(response))))
+    assert len(rows) == 1
+    assert json.loads(rows[0]["input"]) == {"q": "2+2", "tags": ["math"]}
+    assert rows[0]["expectedOutput"] == "4" and rows[0]["context"] == "adding"
+    assert rows[0]["id"] == str(dataset.items.get().id)
+
+
+def test_items_jsonl_at_an_old_version(browser_client, capitals):
+    france = next(i for i in capitals.items.all() if "France" in i.input["question"])
+    services.item_update(item=france, expected_output="Paris!")
+    url = reverse("dataset-export", args=[capitals.id, "jsonl"])
+    current = [json.loads(line) for line in body(browser_client.get(url)).splitlines()]
+    old = [json.loads(line) for line in body(browser_client.get(url, {"version": 1})).splitlines()]
+    assert sorted(r["expectedOutput"] for r in current) == ["Lima", "Paris!", "Tokyo"]
+    assert sorted(r["expectedOutput"] for r in old) == ["Lima", "Paris", "Tokyo"]
+    assert set(old[0]) == {"id", "input", "expectedOutput", "context", "version", "createdAt"}
+
+
+def test_unknown_export_format_is_404(browser_client, capitals):
+    assert browser_client.get(reverse("dataset-export", args=[capitals.id, "xlsx"])).status_code == 404
+
+
+@pytest.fixture
+def finished_run(capitals):
+    run = DatasetRun.objects.create(
+        dataset=capitals, dataset_version=1, target_type="workflow", target_id="echo",
+        scorer_ids=["exact-match"], status=DatasetRun.Status.COMPLETED, total_items=2, succeeded_count=1,
+        failed_count=1,
+    )
+    start = timezone.now()
+    items = list(capitals.items.order_by("created_at", "id"))
+    DatasetRunResult.objects.create(
+        run=run, item=items[0], item_version=1, input=items[0].input, output="Paris", expected_output="Paris",
+        latency=12.5, trace_id="a" * 32, started_at=start, completed_at=start,
+        scores=[{"scorerId": "exact-match", "scorerName": "exact-match", "score": 1.0, "reason": None, "error": None}],
+    )
+    DatasetRunResult.objects.create(
+        run=run, item=items[1], item_version=1, input=items[1].input, output=None, expected_output="Tokyo",
+        latency=3.0, error="timeout", retry_count=2, started_at=start + timedelta(seconds=1),
+        completed_at=start + timedelta(seconds=1),
+    )
+    return run
+
+
+def test_run_results_csv(browser_client, finished_run):
+    url = reverse("run-results-export", args=[finished_run.dataset_id, finished_run.id, "csv"])
+    response = browser_client.get(url)
+    assert response["Content-Disposition"].startswith('attachment; filename="Capitals-run-')
+    rows = list(csv.DictReader(io.StringIO(body(response))))
+    assert list(rows[0]) == [
+        "itemId", "input", "output", "expectedOutput", "error", "latency", "retryCount", "traceId", "scores",
+    ]
+    assert rows[0]["output"] == "Paris" and rows[0]["traceId"] == "a" * 32 and rows[0]["latency"] == "12.5"
+    assert json.loads(rows[0]["scores"])[0]["score"] == 1.0
+    assert rows[1]["error"] == "timeout" and rows[1]["retryCount"] == "2" and rows[1]["output"] == ""
+
+
+def test_run_results_jsonl(browser_client, finished_run):
+    url = reverse("run-results-export", args=[finished_run.dataset_id, finished_run.id, "jsonl"])
+    rows = [json.loads(line) for line in body(browser_client.get(url)).splitlines()]
+    assert [r["error"] for r in rows] == [None, "timeout"]
+    assert rows[0]["scores"][0]["scorerId"] == "exact-match" and rows[1]["traceId"] is None
+
+
+def test_run_export_under_another_dataset_is_404(browser_client, finished_run, make_dataset):
+    other = make_dataset(name="Other")
+    url = reverse("run-results-export", args=[other.id, finished_run.id, "csv"])
+    assert browser_client.get(url).status_code == 404
