@@ -8,12 +8,14 @@ run of ten items as for one of a hundred thousand.
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import Avg, Count, F, FloatField, Max, Min, Q, Value
+from django.db.models import Avg, Count, F, FloatField, Max, Min, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Floor
 from django.http import HttpResponseRedirect
@@ -32,6 +34,8 @@ RESULTS_PER_PAGE = 50
 DEFAULT_PASS_THRESHOLD = 0.5
 HISTOGRAM_BINS = 10
 PREVIEW_CHARS = 160
+SUMMARY_REFRESH_SECONDS = 5
+FINISHED_SUMMARY_SECONDS = 3600
 
 
 # ---- queries -------------------------------------------------------------------
@@ -130,20 +134,41 @@ def _sort_choices(run: DatasetRun) -> set[str]:
     return {*keys, *(f"-{k}" for k in keys)}
 
 
-def _score_histogram(results, scorer_id: str) -> list[charts.Bucket]:
-    rows = (
-        results.annotate(score=score_of(scorer_id))
-        .filter(score__isnull=False)
-        .annotate(bucket=Floor(F("score") * HISTOGRAM_BINS))
-        .order_by()
-        .values("bucket")
-        .annotate(n=Count("id"))
-    )
-    counts = [0] * HISTOGRAM_BINS
-    for row in rows:
-        counts[min(max(int(row["bucket"]), 0), HISTOGRAM_BINS - 1)] += row["n"]
-    edges = charts.linear_edges(0.0, 1.0, HISTOGRAM_BINS)
-    return [charts.Bucket(low, high, n) for (low, high), n in zip(edges, counts, strict=True)]
+def _score_stats(run: DatasetRun, threshold: float) -> dict[str, dict]:
+    """Per scorer: histogram bucket -> (scored, sum of scores, passed), in one scan.
+
+    The scores JSON is unnested once per row (json_each / jsonb_array_elements)
+    and grouped by scorer and tenth of the 0..1 range; the mean, pass rate and
+    distribution all follow from those groups.
+    """
+    table = connection.ops.quote_name(DatasetRunResult._meta.db_table)
+    run_id = DatasetRunResult._meta.get_field("run").get_db_prep_value(run.pk, connection)
+    if connection.vendor == "postgresql":
+        score = "(entry->>'score')::double precision"
+        sql = (
+            f"SELECT entry->>'scorerId', FLOOR({score} * %s), COUNT(*), SUM({score}), "
+            f"SUM(CASE WHEN {score} >= %s THEN 1 ELSE 0 END) "
+            f"FROM {table} CROSS JOIN LATERAL jsonb_array_elements({table}.scores) entry "
+            f"WHERE {table}.run_id = %s AND jsonb_typeof(entry->'score') = 'number' GROUP BY 1, 2"
+        )
+    else:
+        score = "json_extract(entry.value, '$.score')"
+        sql = (
+            f"SELECT json_extract(entry.value, '$.scorerId'), CAST(FLOOR({score} * %s) AS INTEGER), COUNT(*), "
+            f"SUM({score}), SUM(CASE WHEN {score} >= %s THEN 1 ELSE 0 END) "
+            f"FROM {table}, json_each({table}.scores) entry "
+            f"WHERE {table}.run_id = %s AND json_type(entry.value, '$.score') IN ('integer', 'real') GROUP BY 1, 2"
+        )
+    stats: dict[str, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [HISTOGRAM_BINS, threshold, run_id])
+        for scorer_id, bucket, scored, total, passed in cursor.fetchall():
+            entry = stats.setdefault(scorer_id, {"scored": 0, "total": 0.0, "passed": 0, "counts": [0] * HISTOGRAM_BINS})
+            entry["scored"] += scored
+            entry["total"] += total
+            entry["passed"] += passed
+            entry["counts"][min(max(int(bucket), 0), HISTOGRAM_BINS - 1)] += scored
+    return stats
 
 
 def _latency_histogram(results, low: float, high: float) -> list[charts.Bucket]:
@@ -174,32 +199,24 @@ def _percentile(results, count: int, fraction: float) -> float | None:
 def run_summary(run: DatasetRun, threshold: float) -> dict:
     """Per-scorer cards, latency percentiles and histograms, all from aggregates."""
     results = DatasetRunResult.objects.filter(run=run)
-    annotations = {f"score_{i}": score_of(s) for i, s in enumerate(run.scorer_ids)}
-    aggregates = {
-        "count": Count("id"),
-        "latency_min": Min("latency"),
-        "latency_max": Max("latency"),
-        "latency_mean": Avg("latency"),
-    }
-    for name in annotations:
-        aggregates[f"{name}_mean"] = Avg(name)
-        aggregates[f"{name}_scored"] = Count(name)
-        aggregates[f"{name}_passed"] = Count("id", filter=Q(**{f"{name}__gte": threshold}))
-    totals = results.annotate(**annotations).order_by().aggregate(**aggregates)
-
+    totals = results.order_by().aggregate(
+        count=Count("id"), latency_min=Min("latency"), latency_max=Max("latency"), latency_mean=Avg("latency")
+    )
+    stats = _score_stats(run, threshold)
+    score_edges = charts.linear_edges(0.0, 1.0, HISTOGRAM_BINS)
     scorers = []
-    for index, scorer_id in enumerate(run.scorer_ids):
-        scored = totals[f"score_{index}_scored"]
-        passed = totals[f"score_{index}_passed"]
+    for scorer_id in run.scorer_ids:
+        entry = stats.get(scorer_id, {"scored": 0, "total": 0.0, "passed": 0, "counts": []})
+        scored = entry["scored"]
         scorers.append(
             {
                 "id": scorer_id,
-                "mean": totals[f"score_{index}_mean"],
+                "mean": entry["total"] / scored if scored else None,
                 "scored": scored,
-                "passed": passed,
-                "pass_rate": (100 * passed / scored) if scored else None,
+                "passed": entry["passed"],
+                "pass_rate": 100 * entry["passed"] / scored if scored else None,
                 "chart": charts.bar_chart(
-                    _score_histogram(results, scorer_id) if scored else [],
+                    [charts.Bucket(lo, hi, n) for (lo, hi), n in zip(score_edges, entry["counts"])],
                     title=f"Distribution of {scorer_id} scores",
                 ),
             }
@@ -220,6 +237,19 @@ def run_summary(run: DatasetRun, threshold: float) -> dict:
         "latency_mean": totals["latency_mean"],
         "latency_chart": latency_chart,
     }
+
+
+def cached_run_summary(run: DatasetRun, threshold: float) -> dict:
+    """The run summary, recomputed at most every SUMMARY_REFRESH_SECONDS while the
+    run is active (the counters beside it are read from the run row on every
+    poll) and once for a finished run, so a poll stays cheap as runs grow."""
+    if run.is_terminal:
+        key = f"run-summary:{run.pk}:{run.status}:{run.done_count}:{threshold}"
+        timeout = FINISHED_SUMMARY_SECONDS
+    else:
+        key = f"run-summary:{run.pk}:{threshold}:{int(time.time() // SUMMARY_REFRESH_SECONDS)}"
+        timeout = SUMMARY_REFRESH_SECONDS
+    return cache.get_or_set(key, lambda: run_summary(run, threshold), timeout)
 
 
 # ---- presentation helpers ---------------------------------------------------------
@@ -287,9 +317,9 @@ def _get_run(dataset_id, run_id) -> DatasetRun:
 
 def _results_context(request, run: DatasetRun) -> dict:
     view = ResultView.from_query(request.GET, run)
-    summary = run_summary(run, view.threshold)
+    summary = cached_run_summary(run, view.threshold)
     results = view.apply(DatasetRunResult.objects.filter(run=run))
-    total = results.count() if view.is_filtered else summary["result_count"]
+    total = results.count()
     page_count = max(1, math.ceil(total / RESULTS_PER_PAGE))
     page = min(view.page, page_count)
     offset = (page - 1) * RESULTS_PER_PAGE
