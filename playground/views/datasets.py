@@ -156,7 +156,8 @@ def dataset_items_table(request, dataset_id):
     response = render(request, f"{DETAIL_TEMPLATE}#items-table", context)
     if request.htmx:
         # Keep the address bar on the full page, so reload and back show the same table.
-        push_url(response, f"{dataset.get_absolute_url()}?{request.GET.urlencode()}")
+        query = request.GET.urlencode()
+        push_url(response, f"{dataset.get_absolute_url()}?{query}" if query else dataset.get_absolute_url())
     return response
 
 
