@@ -37,7 +37,9 @@ urlpatterns = [
     api_path("datasets/<uuid:datasetId>/compare", views.CompareView, "api-compare"),
     api_path("targets", views.TargetListView, "api-targets"),
     api_path("scorers", views.ScorerListView, "api-scorers"),
-    api_path("traces/<str:traceId>", views.TraceDetailView, "api-trace"),
+    re_path(
+        r"^traces/(?P<traceId>[0-9a-f]{32})$", login_not_required(views.TraceDetailView.as_view()), name="api-trace"
+    ),
     api_path(
         "schema/",
         SpectacularAPIView,

@@ -146,7 +146,7 @@ def test_runs_of_another_dataset_are_404(api, capitals, make_dataset, make_run):
     "body, field",
     [
         ({"runIdA": None}, "runIdA"),
-        ({"runIdB": 5}, "runIdB"),
+        ({"runIdB": [1]}, "runIdB"),
         ({"runIdA": "not-a-uuid"}, "runIdA"),
         ({"thresholds": {"exact-match": {"value": -1}}}, "thresholds/exact-match/value"),
         ({"thresholds": {"exact-match": {"value": 0.1, "direction": "sideways"}}}, "thresholds/exact-match/direction"),

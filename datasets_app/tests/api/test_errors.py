@@ -90,7 +90,15 @@ def test_unknown_ids_are_404_with_the_error_shape(api, method, template):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/datasets/not-a-uuid", "/api/datasets/123/items", "/api/nothing-here", "/api/datasets/", "/api/"],
+    [
+        "/api/datasets/not-a-uuid",
+        "/api/datasets/123/items",
+        "/api/nothing-here",
+        "/api/datasets/",
+        "/api/",
+        "/api/traces/not-hex",
+        "/api/traces/%00",
+    ],
 )
 def test_malformed_paths_are_json_404(api, path):
     response = api.get(path)
