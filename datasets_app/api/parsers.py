@@ -2,8 +2,8 @@
 
 DRF's own parser reads the request stream directly, which bypasses Django's
 DATA_UPLOAD_MAX_MEMORY_SIZE check (done only in `HttpRequest.body`), so the
-limit is enforced here. Non-finite numbers (`NaN`, `1e999`) are refused: they
-cannot be written back as JSON.
+limit is enforced here. Non-finite numbers (`NaN`, `1e999`) and lone
+surrogates are refused: they cannot be stored or written back as JSON.
 """
 
 import json
@@ -34,6 +34,9 @@ class LimitedJSONParser(JSONParser):
         if limit is not None and len(body) > limit:
             raise PayloadTooLarge()
         try:
-            return json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+            # A lone surrogate escape ("\ud800") parses but can be neither stored nor sent back.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except (UnicodeError, ValueError, RecursionError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+        return data

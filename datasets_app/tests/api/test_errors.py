@@ -114,12 +114,29 @@ def test_unsupported_method_is_405(api, capitals):
     assert response.json()["message"]
 
 
-@pytest.mark.parametrize("body", ['{"name": "x",', "not json", '{"name": NaN}', '{"name":"x","metadata":1e999}', "\xff"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"name": "x",',
+        "not json",
+        '{"name": NaN}',
+        '{"name":"x","metadata":1e999}',
+        '{"name":"x","metadata":"\\ud800"}',
+        '{"name":"x","metadata":' + "1" * 5000 + "}",
+        '{"name":"x","metadata":' + "[" * 100_000 + "]" * 100_000 + "}",
+    ],
+)
 def test_malformed_json_is_400(api, body):
     response = api.post("/api/datasets", body, content_type="application/json")
 
     assert response.status_code == 400
     assert response.json()["message"]
+
+
+def test_invalid_utf8_is_400(api):
+    response = api.post("/api/datasets", b'{"name": "\xff"}', content_type="application/json")
+
+    assert response.status_code == 400
 
 
 def test_non_json_content_type_is_415(api):
