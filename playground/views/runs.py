@@ -353,18 +353,20 @@ def _results_context(request, run: DatasetRun) -> dict:
         "poll_url": f"{fragment_url}?{query}" if query else fragment_url,
         "run_url": run.get_absolute_url(),
         "export_links": _export_links(run),
-        "score_columns": [_sort_link(request, run, view, f"score:{s}", s) for s in run.scorer_ids],
-        "latency_column": _sort_link(request, run, view, "latency", "Latency (ms)"),
+        "score_columns": [
+            _sort_link(request, run, view, f"score:{s}", s, slot=f"score-{n}") for n, s in enumerate(run.scorer_ids)
+        ],
+        "latency_column": _sort_link(request, run, view, "latency", "Latency (ms)", slot="latency"),
     }
 
 
-def _sort_link(request, run: DatasetRun, view: ResultView, key: str, label: str) -> dict:
+def _sort_link(request, run: DatasetRun, view: ResultView, key: str, label: str, *, slot: str) -> dict:
     """A sortable column header: ascending first, a second click flips it."""
     state = "ascending" if view.sort == key else "descending" if view.sort == f"-{key}" else ""
     params = request.GET.copy()
     params.pop("page", None)
     params["sort"] = f"-{key}" if state == "ascending" else key
-    return {"label": label, "state": state, "url": f"{run.get_absolute_url()}?{params.urlencode()}"}
+    return {"label": label, "state": state, "slot": slot, "url": f"{run.get_absolute_url()}?{params.urlencode()}"}
 
 
 # ---- pages ----------------------------------------------------------------------
