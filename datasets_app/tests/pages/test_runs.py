@@ -105,6 +105,13 @@ def test_trace_link_present_only_when_the_result_has_a_trace(browser_client, cap
     assert f'href="{trace_url}"' in html
 
 
+def test_export_links_for_csv_and_jsonl(browser_client, capitals):
+    run = make_run(capitals, status="completed")
+    html = browser_client.get(detail_url(run)).content.decode()
+    for fmt in ("csv", "jsonl"):
+        assert reverse("run-results-export", args=[capitals.id, run.id, fmt]) in html
+
+
 def test_run_under_another_dataset_is_404(browser_client, capitals, make_dataset):
     other = make_dataset(name="Other", items=[{"input": 1}])
     run = make_run(capitals)
