@@ -14,7 +14,7 @@ from .run_factories import add_result, make_run
 pytestmark = pytest.mark.django_db
 
 
-def detail_url(run, **query):
+def detail_url(run):
     return reverse("run-detail", args=[run.dataset_id, run.id])
 
 
