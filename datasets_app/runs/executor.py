@@ -42,6 +42,7 @@ from opentelemetry.trace import Status, StatusCode
 from ..models import DatasetItemVersion, DatasetRun, DatasetRunResult, RunChunk, Trace
 from . import registry
 from .registry import Scorer, Target, TargetOutput
+from .rows import insert_rows
 from .targets import TransientError
 from .tracing import collector, trace_id_hex, tracer
 
@@ -381,14 +382,16 @@ class ChunkExecutor:
 
     def _main_loop(self, concurrency: int) -> None:
         source = self._pending_jobs()
+        # Jobs queued beyond the running ones keep item threads busy while this
+        # thread writes; bounded, so memory never holds the whole chunk.
+        backlog = concurrency + max(concurrency, WRITE_BATCH_MAX // 4)
         in_flight = 0
         exhausted = False
         cancelled_at: float | None = None
         next_check = time.monotonic() + CANCEL_CHECK_EVERY
         next_renew = time.monotonic() + self.lease_seconds / 3
         while True:
-            # Keep every item thread busy, with a small backlog, never the whole chunk in memory.
-            while not exhausted and cancelled_at is None and in_flight < concurrency * 2:
+            while not exhausted and cancelled_at is None and in_flight < backlog:
                 job = next(source, None)
                 if job is None:
                     exhausted = True
@@ -397,7 +400,7 @@ class ChunkExecutor:
                 in_flight += 1
             if in_flight == 0:
                 break
-            batch = self._gather()
+            batch = self._gather(in_flight)
             in_flight -= len(batch)
             if batch:
                 self._write(batch)
@@ -414,15 +417,16 @@ class ChunkExecutor:
                 logger.info("Run %s cancelled: abandoning %d in-flight item(s)", self.run.id, in_flight)
                 break
 
-    def _gather(self) -> list[Outcome]:
-        """Wait briefly for finished items and take up to a batch of them."""
+    def _gather(self, in_flight: int) -> list[Outcome]:
+        """Wait briefly for finished items; take up to a batch of them, and
+        return at once when every item in flight has finished."""
         batch: list[Outcome] = []
         deadline = time.monotonic() + WRITE_BATCH_WAIT
         try:
             batch.append(self.outcomes.get(timeout=WRITE_BATCH_WAIT))
         except queue.Empty:
             return batch
-        while len(batch) < WRITE_BATCH_MAX:
+        while len(batch) < min(WRITE_BATCH_MAX, in_flight):
             remaining = deadline - time.monotonic()
             try:
                 batch.append(self.outcomes.get(timeout=remaining) if remaining > 0 else self.outcomes.get_nowait())
@@ -475,42 +479,46 @@ class ChunkExecutor:
         fresh = [o for o in batch if (o.job.item_id, o.job.repetition) not in existing]
         if not fresh:
             return
-        DatasetRunResult.objects.bulk_create(
+        now = timezone.now()
+        insert_rows(
+            DatasetRunResult,
             [
-                DatasetRunResult(
-                    id=o.result_id,
-                    run_id=self.run.pk,
-                    item_id=o.job.item_id,
-                    item_version=o.job.item_version,
-                    repetition=o.job.repetition,
-                    input=o.job.input,
-                    output=o.output,
-                    expected_output=o.job.expected_output,
-                    latency=o.latency_ms,
-                    error=o.error,
-                    retry_count=o.retry_count,
-                    trace_id=o.trace_id,
-                    scores=o.scores,
-                    usage=o.usage,
-                    started_at=o.started_at,
-                    completed_at=o.completed_at,
-                )
+                {
+                    "id": o.result_id,
+                    "run": self.run.pk,
+                    "item": o.job.item_id,
+                    "item_version": o.job.item_version,
+                    "repetition": o.job.repetition,
+                    "input": o.job.input,
+                    "output": o.output,
+                    "expected_output": o.job.expected_output,
+                    "latency": o.latency_ms,
+                    "error": o.error,
+                    "retry_count": o.retry_count,
+                    "trace_id": o.trace_id,
+                    "scores": o.scores,
+                    "usage": o.usage,
+                    "started_at": o.started_at,
+                    "completed_at": o.completed_at,
+                    "created_at": now,
+                }
                 for o in fresh
-            ]
+            ],
         )
-        Trace.objects.bulk_create(
+        insert_rows(
+            Trace,
             [
-                Trace(
-                    trace_id=o.trace_id,
-                    run_id=self.run.pk,
-                    result_id=o.result_id,
-                    name=f"run item {o.job.item_id}",
-                    spans=o.spans,
-                    started_at=o.started_at,
-                )
+                {
+                    "trace_id": o.trace_id,
+                    "run": self.run.pk,
+                    "result_id": o.result_id,
+                    "name": f"run item {o.job.item_id}",
+                    "spans": o.spans,
+                    "started_at": o.started_at,
+                }
                 for o in fresh
                 if o.trace_id
-            ]
+            ],
         )
         succeeded = sum(1 for o in fresh if o.error is None)
         DatasetRun.objects.filter(pk=self.run.pk).update(
