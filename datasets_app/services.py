@@ -148,8 +148,10 @@ def _next_dataset_version(dataset: Dataset) -> int:
 
 
 def _snapshot_text(snapshot: dict) -> str:
+    """The text `search` matches: the same compact JSON the live items store."""
     return "\n".join(
-        json.dumps(snapshot.get(k), ensure_ascii=False) for k in ("input", "expectedOutput", "context")
+        json.dumps(snapshot.get(k), ensure_ascii=False, separators=(",", ":"))
+        for k in ("input", "expectedOutput", "context")
     )
 
 

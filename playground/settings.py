@@ -148,7 +148,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's own JSON parser ignores DATA_UPLOAD_MAX_MEMORY_SIZE; this one answers 413.
+    "DEFAULT_PARSER_CLASSES": ["datasets_app.api.parsers.LimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "datasets_app.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
