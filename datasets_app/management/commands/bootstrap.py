@@ -6,8 +6,6 @@ beside the database so later starts can say it again) and seeds a demo
 dataset when there are no datasets. Safe to run on every start.
 """
 
-PASSWORD_FILE = Path(settings.BASE_DIR) / ".admin-password"
-
 import os
 import secrets
 from pathlib import Path
@@ -18,6 +16,8 @@ from django.core.management.base import BaseCommand
 
 from datasets_app import services
 from datasets_app.models import Dataset
+
+PASSWORD_FILE = Path(settings.BASE_DIR) / ".admin-password"
 
 DEMO_ITEMS = [
     {"input": {"question": "What is the capital of France?"}, "expectedOutput": "Paris"},
