@@ -113,10 +113,12 @@ class Worker:
         os.unlink(self.log.name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _worker_process(django_db_setup):
-    """One worker for the whole session (a Django start-up costs seconds on these
-    machines); the database is flushed between tests and the worker just polls."""
+    """One worker for the browser tests (a Django start-up costs seconds on these
+    machines); the database is flushed between tests and the worker just polls.
+    Package scope stops it before the rest of the suite runs, whose tests drain
+    the task queue in-process and must not have it stolen by this worker."""
     worker = Worker()
     yield worker
     worker.stop()
@@ -141,6 +143,12 @@ def wait_for_run(run, worker: Worker, timeout: float = 60.0):
 
 
 # ---- the browser side -------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The default hasher costs about a second per login on these machines.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -1,0 +1,189 @@
+"""Runs in the browser, executed by a real worker process: the live run page,
+the trace waterfall, and the comparison of a regressed run."""
+
+import re
+from urllib.parse import urlparse
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import Page, expect
+
+from datasets_app import services
+from datasets_app.models import DatasetRun
+
+from .conftest import screenshot, wait_for_run
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+KNOWN = [
+    ("What is the capital of France?", "Paris"),
+    ("What is the capital of Japan?", "Tokyo"),
+    ("What is the capital of Italy?", "Rome"),
+    ("What is 2+2?", "4"),
+    ("Which is the largest planet?", "Jupiter"),
+    ("Who is the author of Hamlet?", "William Shakespeare"),
+]
+NO_POLL_WINDOW_MS = 5_000
+
+RESULT_ROWS = "#run-results table.results-table tbody tr"
+# Every htmx swap of the results section logs what it shows, so the test can
+# tell the rows and counters grew in place (not through reloads).
+RECORD_SWAPS = """
+() => {
+  window.__swaps = [];
+  document.body.addEventListener('htmx:afterSettle', () => {
+    const section = document.querySelector('#run-results');
+    window.__swaps.push({
+      rows: document.querySelectorAll('#run-results table.results-table tbody tr').length,
+      done: Number(section.querySelector('progress.run-progress').getAttribute('value')),
+      status: section.querySelector('.run-status .badge').textContent.trim(),
+    });
+  });
+}
+"""
+
+
+def make_dataset(name: str, count: int, delay_ms: int):
+    dataset = services.dataset_create(name=name)
+    items = [
+        {"input": {"question": question}, "expectedOutput": answer, "context": {"delayMs": delay_ms}}
+        for question, answer in (KNOWN * (count // len(KNOWN) + 1))[:count]
+    ]
+    services.items_bulk_create(dataset=dataset, items=items)
+    dataset.refresh_from_db()
+    return dataset
+
+
+def test_run_started_from_the_runs_tab_fills_in_live_then_stops_polling(logged_in: Page, site, worker):
+    page = logged_in
+    # 12 items at concurrency 2, 700 ms each: about 4 s, so polls every 2 s see it half done.
+    dataset = make_dataset("Live run", 12, delay_ms=700)
+    fragment_path = None
+    fragment_requests = []
+
+    page.goto(f"{site}{dataset.get_absolute_url()}")
+    page.get_by_role("link", name="Runs", exact=True).click()
+    expect(page.get_by_role("heading", name="Start a run")).to_be_visible()
+    expect(page.get_by_text("No runs yet.")).to_be_visible()
+    page.get_by_label("Target:").select_option("agent:keyword-agent")
+    page.get_by_label("Exact match", exact=True).check()
+    page.get_by_label("Contains", exact=True).check()
+    page.get_by_label("Concurrency:").fill("2")
+    page.get_by_role("button", name="Start run").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Run started over 12 items.")
+    run = DatasetRun.objects.get(dataset=dataset)
+    assert urlparse(page.url).path == run.get_absolute_url()
+    fragment_path = reverse("run-results-fragment", args=[dataset.id, run.id])
+    page.on(
+        "request",
+        lambda request: fragment_requests.append(request.url) if urlparse(request.url).path == fragment_path else None,
+    )
+    page.evaluate("window.__marker = 'same page'")
+    page.evaluate(RECORD_SWAPS)
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+
+    results = page.locator(RESULT_ROWS)
+    badge = page.locator("#run-results .run-status .badge")
+    expect(page.locator(".run-meta")).to_contain_text("keyword-agent")
+    expect(results.first).to_be_visible()
+    screenshot(page, "run-detail-running")
+
+    expect(badge).to_have_text("completed")
+    expect(results).to_have_count(12)
+    requests_when_completed = len(fragment_requests)
+    expect(page.locator("#run-results .progress-wrap")).to_contain_text("12 / 12 done (100%)")
+    expect(page.locator("#run-results .count-ok")).to_have_text("12")
+    expect(page.locator("#run-results .count-failed")).to_have_text("0")
+    expect(page.locator("#run-results")).not_to_have_attribute("hx-get", re.compile(".*"))
+    screenshot(page, "run-detail-completed")
+
+    swaps = page.evaluate("window.__swaps")
+    assert requests_when_completed >= 1
+    assert swaps, "the results section was never swapped in place"
+    rows_seen = [swap["rows"] for swap in swaps]
+    done_seen = [swap["done"] for swap in swaps]
+    assert rows_seen == sorted(rows_seen) and done_seen == sorted(done_seen), swaps
+    assert any(0 < done < 12 for done in done_seen), f"never saw the run part-way: {swaps}"
+    assert swaps[-1] == {"rows": 12, "done": 12, "status": "completed"}
+
+    # Finished: the section no longer polls.
+    page.wait_for_timeout(NO_POLL_WINDOW_MS)
+    assert len(fragment_requests) == requests_when_completed, fragment_requests[requests_when_completed:]
+    assert page.evaluate("window.__marker") == "same page"
+    assert navigations == []
+
+    run.refresh_from_db()
+    assert (run.status, run.done_count, run.succeeded_count) == ("completed", 12, 12)
+    assert run.results.count() == 12
+
+
+def test_trace_link_from_the_results_table_shows_the_span_waterfall(logged_in: Page, site, worker):
+    page = logged_in
+    dataset = make_dataset("Traced", 2, delay_ms=0)
+    run = services.run_start(
+        dataset=dataset, target_type="agent", target_id="keyword-agent", scorer_ids=["exact-match"]
+    )
+    run = wait_for_run(run, worker)
+    assert run.status == "completed"
+
+    page.goto(f"{site}{run.get_absolute_url()}")
+    expect(page.locator(RESULT_ROWS)).to_have_count(2)
+    first = page.locator(RESULT_ROWS).first
+    first.get_by_role("link", name="Trace").click()
+
+    expect(page).to_have_url(re.compile(r"/traces/[0-9a-f]+/$"))
+    waterfall = page.get_by_role("list", name="Spans, nested by parent")
+    spans = waterfall.locator(".span-row")
+    expect(spans.first).to_be_visible()
+    names = waterfall.locator(".span-name")
+    expect(names.first).to_have_text(re.compile(r"^run item"))
+    expect(names).to_contain_text(["run item", "target", "scorer exact-match"])
+    expect(waterfall.locator(".span-row.span-error")).to_have_count(0)
+    root = spans.first
+    expect(root).to_have_attribute("data-depth", "0")
+    expect(waterfall.locator(".span-row", has=page.locator(".span-name", has_text=re.compile(r"^target$")))).to_have_attribute(
+        "data-depth", "1"
+    )
+    span_count = spans.count()
+    expect(page.locator(".run-meta div", has_text="Spans").locator("dd")).to_have_text(str(span_count))
+    expect(page.get_by_role("link", name="Back to the run")).to_have_attribute("href", run.get_absolute_url())
+    screenshot(page, "trace")
+
+
+def test_compare_page_highlights_the_regressed_run(logged_in: Page, site, worker):
+    page = logged_in
+    dataset = make_dataset("Regression", 4, delay_ms=0)
+    good = services.run_start(
+        dataset=dataset, target_type="agent", target_id="keyword-agent", scorer_ids=["exact-match"]
+    )
+    good = wait_for_run(good, worker)
+    bad = services.run_start(
+        dataset=dataset, target_type="workflow", target_id="uppercase", scorer_ids=["exact-match"]
+    )
+    bad = wait_for_run(bad, worker)
+    assert (good.status, bad.status) == ("completed", "completed")
+
+    page.goto(f"{site}{reverse('run-compare', args=[dataset.id])}")
+    expect(page.get_by_role("heading", name="Compare runs")).to_be_visible()
+    page.get_by_label("Baseline (A)").select_option(str(good.id))
+    page.get_by_label("Compared (B)").select_option(str(bad.id))
+    page.get_by_role("button", name="Compare").click()
+
+    comparison = page.locator("section.comparison")
+    expect(comparison).to_have_count(1)
+    expect(comparison.get_by_role("heading", level=2)).to_contain_text("regression")
+    expect(comparison.locator("h2 .badge-failed")).to_have_text("regression")
+    scorer_row = comparison.locator("table.compare-scorers tbody tr")
+    expect(scorer_row).to_have_count(1)
+    expect(scorer_row).to_have_class(re.compile(r"\bregressed\b"))
+    expect(scorer_row.locator("td.delta")).to_have_text("-1.000")
+    expect(scorer_row.locator(".verdict-regressed")).to_have_text("Regressed")
+    expect(comparison.locator(".compare-counts")).to_contain_text("4 regressed")
+    item_rows = comparison.locator("table.compare-items tbody tr")
+    expect(item_rows).to_have_count(4)
+    expect(comparison.locator("table.compare-items tbody tr.regressed")).to_have_count(4)
+    expect(item_rows.first.locator("li.regressed")).to_contain_text("1.00 → 0.00")
+    expect(comparison.locator("table.compare-items")).to_contain_text("WHAT IS THE CAPITAL OF FRANCE?")
+    screenshot(page, "compare")
