@@ -5,6 +5,7 @@ The embedded default is SQLite (WAL) plus one `run_worker` process on
 PostgreSQL and start as many workers as you like.
 """
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -180,6 +181,9 @@ PLAYGROUND_RETRY_MAX_DELAY = float(os.environ.get("PLAYGROUND_RETRY_MAX_DELAY", 
 PLAYGROUND_PLUGIN_MODULES = [
     m for m in os.environ.get("PLAYGROUND_PLUGIN_MODULES", "").split(",") if m
 ]
+# Extra targets/scorers by dotted path: {"agent/support-bot": "myproject.bots.answer"}.
+PLAYGROUND_TARGETS = json.loads(os.environ.get("PLAYGROUND_TARGETS", "{}"))
+PLAYGROUND_SCORERS = json.loads(os.environ.get("PLAYGROUND_SCORERS", "{}"))
 # Where a result's trace link points; "{trace_id}" is replaced. Empty: built-in page.
 PLAYGROUND_TRACE_URL_TEMPLATE = os.environ.get("PLAYGROUND_TRACE_URL_TEMPLATE", "")
 

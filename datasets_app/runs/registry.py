@@ -1,7 +1,13 @@
 """The catalogue of targets and scorers a run can use.
 
-Built-ins live in `targets.py` and `scorers.py`; a team adds its own Python
-callables with the decorators below, in any module listed in the
+Built-ins live in `targets.py` and `scorers.py`. A team adds its own Python
+callables either by dotted path in settings (or the same-named environment
+variables, as JSON):
+
+    PLAYGROUND_TARGETS = {"agent/support-bot": "myproject.bots.answer"}
+    PLAYGROUND_SCORERS = {"polite": "myproject.evals.polite"}
+
+or with the decorators below, in any module listed in the
 PLAYGROUND_PLUGIN_MODULES setting (imported when the catalogue is first read):
 
     from datasets_app.runs.registry import register_target, register_scorer
@@ -21,6 +27,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.utils.module_loading import import_string
 
 TARGET_TYPES = ("agent", "workflow", "scorer", "http", "model", "callable")
 
@@ -107,6 +115,11 @@ def _ensure_loaded() -> None:
 
         for module in settings.PLAYGROUND_PLUGIN_MODULES:
             importlib.import_module(module)
+        for key, path in settings.PLAYGROUND_TARGETS.items():
+            target_type, _, target_id = key.partition("/")
+            register_target(target_type, target_id)(import_string(path))
+        for scorer_id, path in settings.PLAYGROUND_SCORERS.items():
+            register_scorer(scorer_id)(import_string(path))
         _loaded = True
 
 
