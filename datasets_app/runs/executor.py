@@ -245,10 +245,10 @@ class ItemRunner:
                         attempt_span.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
                         attempt_span.set_attribute("error.type", type(exc).__name__)
                         retry = _is_transient(exc) and attempt < self.run.max_retries and not self.stop.is_set()
-                if not retry:
+                # A cancel during the backoff ends the item with its last error.
+                if not retry or self.stop.wait(_backoff_delay(attempt + 1)):
                     break
                 attempt += 1
-                self.stop.wait(_backoff_delay(attempt))
             finished = time.time()
             outcome.retry_count = attempt
             outcome.latency_ms = round((finished - started) * 1000, 3)
