@@ -24,7 +24,8 @@ from playwright.sync_api import Page, expect
 # and Django then refuses every ORM call made from that thread (factories,
 # assertions, flushing the database at teardown) with SynchronousOnlyOperation.
 # The test thread never shares a connection with async code, so the guard only
-# gets in the way here. Tests only: the application never sets this.
+# gets in the way here. Tests only: the application never sets this. It holds
+# for the rest of the pytest process, as the session's Playwright loop does.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = "/usr/bin/chromium"

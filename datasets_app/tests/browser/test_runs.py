@@ -143,9 +143,8 @@ def test_trace_link_from_the_results_table_shows_the_span_waterfall(logged_in: P
     expect(waterfall.locator(".span-row.span-error")).to_have_count(0)
     root = spans.first
     expect(root).to_have_attribute("data-depth", "0")
-    expect(waterfall.locator(".span-row", has=page.locator(".span-name", has_text=re.compile(r"^target$")))).to_have_attribute(
-        "data-depth", "1"
-    )
+    target_span = waterfall.locator(".span-row", has=page.locator(".span-name", has_text=re.compile(r"^target$")))
+    expect(target_span).to_have_attribute("data-depth", "1")
     span_count = spans.count()
     expect(page.locator(".run-meta div", has_text="Spans").locator("dd")).to_have_text(str(span_count))
     expect(page.get_by_role("link", name="Back to the run")).to_have_attribute("href", run.get_absolute_url())
