@@ -30,6 +30,7 @@ def start_worker(name: str) -> subprocess.Popen:
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "PLAYGROUND_LEASE_SECONDS": "2",
         "PLAYGROUND_LOG_LEVEL": "WARNING",
+        "PGAPPNAME": f"test-worker-{name}",  # lets the test see when the worker is connected
     }
     return subprocess.Popen(
         [sys.executable, "manage.py", "run_worker", "--skip-checks", "--interval", "0.1", "--worker-id", name],
@@ -47,6 +48,21 @@ def wait_for(predicate, timeout=120.0):
             return True
         time.sleep(0.1)
     return False
+
+
+def wait_until_connected(*names: str) -> None:
+    """Wait until every named worker has a database connection, so that no
+    worker gets a head start on the run while another is still importing."""
+    wanted = {f"test-worker-{name}" for name in names}
+
+    def connected():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            return wanted <= {row[0] for row in cursor.fetchall()}
+
+    assert wait_for(connected, timeout=60)
 
 
 def stop(workers):
@@ -69,56 +85,69 @@ def assert_every_item_exactly_once(run: DatasetRun, items: int):
 
 
 @pytest.fixture
-def big_run(make_dataset, settings):
-    settings.PLAYGROUND_CHUNK_SIZE = 50
+def start_run(make_dataset, settings):
+    """A 300-item run in chunks of 30; each chunk takes about half a second,
+    so a worker is almost always in the middle of one."""
+    settings.PLAYGROUND_CHUNK_SIZE = 30
     dataset = make_dataset(
-        items=[{"input": {"question": f"capital of france #{i}"}, "context": {"delayMs": 10}} for i in range(600)]
+        items=[{"input": {"question": f"capital of france #{i}"}, "context": {"delayMs": 30}} for i in range(300)]
     )
-    return services.run_start(dataset=dataset, target_type="agent", target_id="keyword-agent", max_concurrency=4)
+
+    def start() -> DatasetRun:
+        return services.run_start(dataset=dataset, target_type="agent", target_id="keyword-agent", max_concurrency=2)
+
+    return start
 
 
-def test_two_worker_processes_share_one_run(big_run):
-    workers = [start_worker("worker-a"), start_worker("worker-b")]
+def test_two_worker_processes_share_one_run(start_run):
+    workers = [start_worker("a"), start_worker("b")]
     try:
-        assert wait_for(lambda: DatasetRun.objects.get(pk=big_run.pk).is_terminal)
+        wait_until_connected("a", "b")
+        run = start_run()
+        assert wait_for(lambda: DatasetRun.objects.get(pk=run.pk).is_terminal)
     finally:
         stop(workers)
-    run = DatasetRun.objects.get(pk=big_run.pk)
+    run.refresh_from_db()
     assert run.status == "completed"
-    assert_every_item_exactly_once(run, 600)
+    assert_every_item_exactly_once(run, 300)
     # Both processes executed chunks of it.
     assert len(set(run.chunks.values_list("lease_owner", flat=True))) == 2
 
 
-def test_a_killed_worker_loses_nothing(big_run):
+def test_a_killed_worker_loses_nothing(start_run):
     victim, survivor = start_worker("victim"), start_worker("survivor")
     try:
-        assert wait_for(lambda: DatasetRun.objects.get(pk=big_run.pk).results.count() >= 100)
+        wait_until_connected("victim", "survivor")
+        run = start_run()
+        held_by_victim = RunChunk.objects.filter(run=run, status="running", lease_owner__contains=f":{victim.pid}:")
+        assert wait_for(lambda: held_by_victim.exists() and run.results.count() >= 30)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-        assert wait_for(lambda: DatasetRun.objects.get(pk=big_run.pk).is_terminal)
+        assert wait_for(lambda: DatasetRun.objects.get(pk=run.pk).is_terminal)
     finally:
         stop([victim, survivor])
-    run = DatasetRun.objects.get(pk=big_run.pk)
+    run.refresh_from_db()
     assert run.status == "completed"
-    assert_every_item_exactly_once(run, 600)
+    assert_every_item_exactly_once(run, 300)
     # The chunk the victim held was taken over after its lease ran out.
-    chunks = list(RunChunk.objects.filter(run=run).values_list("index", "lease_owner", "attempts"))
+    chunks = list(run.chunks.values_list("index", "lease_owner", "attempts"))
     assert any(attempts >= 2 for _, _, attempts in chunks), chunks
 
 
-def test_a_run_survives_all_its_workers_dying(big_run):
+def test_a_run_survives_all_its_workers_dying(start_run):
     first = start_worker("first")
+    workers = [first]
     try:
-        assert wait_for(lambda: DatasetRun.objects.get(pk=big_run.pk).results.count() >= 50)
+        wait_until_connected("first")
+        run = start_run()
+        assert wait_for(lambda: run.results.count() >= 30)
         first.send_signal(signal.SIGKILL)
         first.wait()
-        written = DatasetRun.objects.get(pk=big_run.pk).results.count()
-        assert written < 600
-        replacement = start_worker("replacement")
-        assert wait_for(lambda: DatasetRun.objects.get(pk=big_run.pk).is_terminal)
+        assert run.results.count() < 300
+        workers.append(start_worker("replacement"))
+        assert wait_for(lambda: DatasetRun.objects.get(pk=run.pk).is_terminal)
     finally:
-        stop([first] + ([replacement] if "replacement" in locals() else []))
-    run = DatasetRun.objects.get(pk=big_run.pk)
+        stop(workers)
+    run.refresh_from_db()
     assert run.status == "completed"
-    assert_every_item_exactly_once(run, 600)
+    assert_every_item_exactly_once(run, 300)
