@@ -337,7 +337,8 @@ class Trace(models.Model):
     run = models.ForeignKey(DatasetRun, null=True, blank=True, on_delete=models.CASCADE, related_name="traces")
     result_id = models.UUIDField(null=True, blank=True, db_index=True)
     name = models.CharField(max_length=255)
-    spans = models.JSONField(default=list)
+    # Read only as a whole: stored as JSON text (no jsonb parsing on write).
+    spans = OpaqueJSONField(default=list)
     started_at = models.DateTimeField()
 
     class Meta:

@@ -4,8 +4,8 @@ timeouts, retries, scorers and a trace per item.
 Shape of the machinery (one chunk, inside one worker process):
 
     main thread ──jobs──▶ N item threads ──outcomes──▶ main thread ──▶ database
-                          (each calls the target
-                           through a Caller)
+     (watchdog)           (each calls the target
+                           itself)
 
 * N = the run's max_concurrency. Item threads never touch the database; the
   main thread is the only writer, so SQLite never sees competing writers from
@@ -13,6 +13,9 @@ Shape of the machinery (one chunk, inside one worker process):
 * Each batch of finished items is written in one transaction together with
   the run's counters and the item's trace: the counters always equal the
   rows, and a result never exists without its trace (or vice versa).
+* A call that overruns the timeout cannot be interrupted (Python threads
+  can't be): the main thread's watchdog abandons its thread, starts a fresh
+  one and hands it the job, which it retries or records as timed out.
 * The main thread renews the chunk's lease while it works; a worker that dies
   stops renewing, and another worker takes the chunk over (`tasks.py`),
   skipping items that already have a result.
@@ -88,7 +91,8 @@ class Caller:
     """Runs calls on a daemon helper thread so a call that never returns can be
     abandoned at its timeout (Python cannot interrupt a thread). The helper is
     reused between calls and replaced after a timeout; daemon threads never
-    keep the worker process from exiting."""
+    keep the worker process from exiting. Used for scorers; targets, the hot
+    path, are watched by the chunk loop instead (see CallWatch)."""
 
     def __init__(self):
         self._start_helper()
@@ -117,9 +121,10 @@ class Caller:
             finally:
                 otel_context.detach(token)
 
-    def call(self, func, *args, timeout: float, **kwargs):
+    def call(self, func, *args, timeout: float, parent_context=None, **kwargs):
         reply: queue.SimpleQueue = queue.SimpleQueue()
-        self._requests.put((func, args, kwargs, otel_context.get_current(), reply))
+        context = parent_context if parent_context is not None else otel_context.get_current()
+        self._requests.put((func, args, kwargs, context, reply))
         try:
             ok, value = reply.get(timeout=timeout)
         except queue.Empty:
@@ -134,6 +139,16 @@ class Caller:
 
 
 @dataclass
+class TimedOutAttempt:
+    """An attempt whose call overran the timeout and was abandoned."""
+
+    name: str
+    start_ns: int
+    end_ns: int
+    message: str
+
+
+@dataclass
 class Job:
     item_id: Any
     item_version: int
@@ -141,6 +156,12 @@ class Job:
     input: Any
     expected_output: Any
     context: Any
+    # Filled in when an item thread was abandoned in a hung call: the next
+    # thread to take the job records these attempts in the same trace and
+    # either retries or, with `give_up`, records the timeout as the error.
+    first_started: float | None = None
+    timed_out: list[TimedOutAttempt] = field(default_factory=list)
+    give_up: bool = False
 
 
 @dataclass
@@ -157,6 +178,41 @@ class Outcome:
     completed_at: datetime | None = None
     trace_id: str | None = None
     spans: list = field(default_factory=list)
+
+
+class CallWatch:
+    """What one item thread is calling now, so that the chunk loop can abandon
+    a call that overruns its timeout: Python cannot interrupt a thread, so the
+    stuck thread is left behind (it is a daemon) and a new one takes its place.
+    The lock makes "the call returned" and "the call was abandoned" exclusive."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._deadline: float | None = None
+        self._job: Job | None = None
+        self._name = ""
+        self._start_ns = 0
+        self.abandoned = False
+
+    def begin(self, job: Job, name: str) -> None:
+        with self._lock:
+            self._job, self._name, self._start_ns = job, name, time.time_ns()
+            self._deadline = time.monotonic() + self.timeout
+
+    def end(self) -> bool:
+        """The call returned; False when it had already been abandoned."""
+        with self._lock:
+            self._deadline = None
+            return not self.abandoned
+
+    def expire(self, now: float) -> tuple[Job, TimedOutAttempt] | None:
+        with self._lock:
+            if self._deadline is None or now < self._deadline or self.abandoned:
+                return None
+            self.abandoned = True
+            message = f"Timed out after {self.timeout:g} s"
+            return self._job, TimedOutAttempt(self._name, self._start_ns, time.time_ns(), message)
 
 
 def _check_output(value: Any) -> Any:
@@ -181,7 +237,10 @@ def _normalise_score(value: Any) -> tuple[float | None, str | None]:
 
 
 class ItemRunner:
-    """Executes one job end to end: attempts with timeout and retries, then scorers."""
+    """Executes jobs on one item thread: target attempts with retries, then
+    scorers, all in one trace per item. The target is called on this thread
+    (no hand-off); the chunk loop's watchdog enforces the timeout through
+    `watch`. Scorers go through a Caller, which enforces its own timeout."""
 
     def __init__(self, *, run: DatasetRun, target: Target, scorers: list[Scorer], stop: threading.Event):
         self.run = run
@@ -189,94 +248,139 @@ class ItemRunner:
         self.scorers = scorers
         self.stop = stop
         self.timeout = run.item_timeout or settings.PLAYGROUND_DEFAULT_ITEM_TIMEOUT
-        self.caller = Caller()
+        self.watch = CallWatch(self.timeout)
+        self.caller = Caller() if scorers else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._root_attributes = {
+            "playground.run_id": str(run.id),
+            "playground.dataset_id": str(run.dataset_id),
+            "playground.target": f"{target.target_type}/{target.target_id}",
+        }
 
-    def execute(self, job: Job) -> Outcome:
+    def execute(self, job: Job) -> Outcome | None:
+        """The item's outcome, or None when this thread was abandoned in a hung call."""
+        if job.first_started is None:
+            job.first_started = time.time()
         outcome = Outcome(job=job, result_id=uuid.uuid4())
-        with tracer.start_as_current_span(
+        root = tracer.start_span(
             "run item",
+            start_time=int(job.first_started * 1e9),
             attributes={
-                "playground.run_id": str(self.run.id),
-                "playground.dataset_id": str(self.run.dataset_id),
+                **self._root_attributes,
                 "playground.item_id": str(job.item_id),
                 "playground.item_version": job.item_version,
                 "playground.repetition": job.repetition,
-                "playground.target": f"{self.target.target_type}/{self.target.target_id}",
             },
-        ) as root:
-            outcome.trace_id = trace_id_hex(root)
-            self._run_target(job, outcome)
-            if outcome.error is None:
-                for scorer in self.scorers:
-                    outcome.scores.append(self._run_scorer(scorer, job, outcome.output))
-            root.set_attribute("playground.latency_ms", outcome.latency_ms)
-            root.set_attribute("playground.retry_count", outcome.retry_count)
-            if outcome.usage:
-                for key, value in outcome.usage.items():
-                    root.set_attribute(f"gen_ai.usage.{key}", value)
-            if outcome.error is not None:
-                root.set_attribute("error.message", outcome.error)
-                root.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
-            else:
-                root.set_status(Status(StatusCode.OK))
+        )
+        outcome.trace_id = trace_id_hex(root)
+        parent = trace.set_span_in_context(root)
+        if not self._run_target(job, outcome, parent):
+            root.end()
+            collector.take(int(outcome.trace_id, 16))  # a replacement thread records this item
+            return None
+        if outcome.error is None:
+            for scorer in self.scorers:
+                outcome.scores.append(self._run_scorer(scorer, job, outcome.output, parent))
+        root.set_attribute("playground.latency_ms", outcome.latency_ms)
+        root.set_attribute("playground.retry_count", outcome.retry_count)
+        if outcome.usage:
+            root.set_attributes({f"gen_ai.usage.{key}": value for key, value in outcome.usage.items()})
+        if outcome.error is not None:
+            root.set_attribute("error.message", outcome.error)
+            root.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
+        else:
+            root.set_status(Status(StatusCode.OK))
+        root.end()
         outcome.spans = collector.take(int(outcome.trace_id, 16))
         return outcome
 
-    def _run_target(self, job: Job, outcome: Outcome) -> None:
-        started = time.time()
-        outcome.started_at = datetime.fromtimestamp(started, tz=UTC)
-        attempt = 0
-        with tracer.start_as_current_span("target", attributes={"playground.target_id": self.target.target_id}) as span:
-            while True:
-                with tracer.start_as_current_span(f"attempt {attempt + 1}") as attempt_span:
-                    try:
-                        value = self.caller.call(self.target.func, job.input, job.context, timeout=self.timeout)
-                        if isinstance(value, TargetOutput):
-                            outcome.usage = value.usage
-                            for key, attribute in value.attributes.items():
-                                attempt_span.set_attribute(key, attribute)
-                            value = value.output
-                        outcome.output = _check_output(value)
-                        outcome.error = None
-                        attempt_span.set_status(Status(StatusCode.OK))
-                        break
-                    except Exception as exc:  # noqa: BLE001 — the item's error, the run goes on
-                        outcome.error = _error_message(exc)
-                        attempt_span.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
-                        attempt_span.set_attribute("error.type", type(exc).__name__)
-                        retry = _is_transient(exc) and attempt < self.run.max_retries and not self.stop.is_set()
-                # A cancel during the backoff ends the item with its last error.
-                if not retry or self.stop.wait(_backoff_delay(attempt + 1)):
-                    break
-                attempt += 1
-            finished = time.time()
-            outcome.retry_count = attempt
-            outcome.latency_ms = round((finished - started) * 1000, 3)
-            outcome.completed_at = datetime.fromtimestamp(finished, tz=UTC)
-            span.set_attribute("playground.retry_count", attempt)
-            if outcome.error:
-                span.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
-            else:
-                span.set_status(Status(StatusCode.OK))
-
-    def _run_scorer(self, scorer: Scorer, job: Job, output: Any) -> dict:
-        entry = {"scorerId": scorer.scorer_id, "scorerName": scorer.name, "score": None, "reason": None, "error": None}
-        with tracer.start_as_current_span(f"scorer {scorer.scorer_id}") as span:
+    def _run_target(self, job: Job, outcome: Outcome, parent) -> bool:
+        """Call the target, retrying transient failures; one span per attempt
+        ("target", then "target retry 1", …). False if the thread was abandoned."""
+        outcome.started_at = datetime.fromtimestamp(job.first_started, tz=UTC)
+        for earlier in job.timed_out:
+            span = tracer.start_span(earlier.name, context=parent, start_time=earlier.start_ns)
+            span.set_status(Status(StatusCode.ERROR, earlier.message))
+            span.set_attribute("error.type", AttemptTimeout.__name__)
+            span.end(end_time=earlier.end_ns)
+        attempt = len(job.timed_out)
+        if job.timed_out:
+            outcome.error = job.timed_out[-1].message
+            finished = job.timed_out[-1].end_ns / 1e9
+            if job.give_up or self.stop.wait(_backoff_delay(attempt)):
+                self._finish(outcome, retries=attempt - 1, finished=finished)
+                return True
+        while True:
+            name = "target" if attempt == 0 else f"target retry {attempt}"
+            span = tracer.start_span(name, context=parent)
+            token = otel_context.attach(trace.set_span_in_context(span, parent))
+            self.watch.begin(job, name)
+            retry = False
             try:
-                value = self.caller.call(
-                    scorer.func, input=job.input, output=output, expected=job.expected_output, timeout=self.timeout
-                )
-                entry["score"], entry["reason"] = _normalise_score(value)
-                if entry["score"] is not None:
-                    span.set_attribute("playground.score", entry["score"])
+                value = self.target.func(job.input, job.context)
+                if asyncio.iscoroutine(value):
+                    value = self._event_loop().run_until_complete(value)
+                if isinstance(value, TargetOutput):
+                    outcome.usage = value.usage
+                    span.set_attributes(value.attributes)
+                    value = value.output
+                outcome.output, outcome.error = _check_output(value), None
                 span.set_status(Status(StatusCode.OK))
-            except Exception as exc:  # noqa: BLE001 — a failing scorer leaves score null
-                entry["error"] = _error_message(exc)
-                span.set_status(Status(StatusCode.ERROR, entry["error"][:200]))
+            except Exception as exc:  # noqa: BLE001 — the item's error, the run goes on
+                outcome.error = _error_message(exc)
+                span.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
+                span.set_attribute("error.type", type(exc).__name__)
+                retry = _is_transient(exc) and attempt < self.run.max_retries and not self.stop.is_set()
+            finally:
+                otel_context.detach(token)
+                alive = self.watch.end()
+                span.end()
+            if not alive:
+                return False
+            # A cancel during the backoff ends the item with its last error.
+            if not retry or self.stop.wait(_backoff_delay(attempt + 1)):
+                break
+            attempt += 1
+        self._finish(outcome, retries=attempt, finished=time.time())
+        return True
+
+    @staticmethod
+    def _finish(outcome: Outcome, *, retries: int, finished: float) -> None:
+        outcome.retry_count = retries
+        outcome.latency_ms = round((finished - outcome.job.first_started) * 1000, 3)
+        outcome.completed_at = datetime.fromtimestamp(finished, tz=UTC)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+    def _run_scorer(self, scorer: Scorer, job: Job, output: Any, parent) -> dict:
+        entry = {"scorerId": scorer.scorer_id, "scorerName": scorer.name, "score": None, "reason": None, "error": None}
+        span = tracer.start_span(f"scorer {scorer.scorer_id}", context=parent)
+        try:
+            value = self.caller.call(
+                scorer.func,
+                input=job.input,
+                output=output,
+                expected=job.expected_output,
+                timeout=self.timeout,
+                parent_context=trace.set_span_in_context(span, parent),
+            )
+            entry["score"], entry["reason"] = _normalise_score(value)
+            if entry["score"] is not None:
+                span.set_attribute("playground.score", entry["score"])
+            span.set_status(Status(StatusCode.OK))
+        except Exception as exc:  # noqa: BLE001 — a failing scorer leaves score null
+            entry["error"] = _error_message(exc)
+            span.set_status(Status(StatusCode.ERROR, entry["error"][:200]))
+        finally:
+            span.end()
         return entry
 
     def close(self) -> None:
-        self.caller.close()
+        if self.caller is not None:
+            self.caller.close()
 
 
 def _backoff_delay(retry: int) -> float:
@@ -345,22 +449,21 @@ class ChunkExecutor:
             missing += [s for s, found in zip(self.run.scorer_ids, scorers) if found is None]
             fail_run(self.run, f"Not registered in this worker: {', '.join(missing)}")
             return
+        self._new_runner = lambda: ItemRunner(run=self.run, target=target, scorers=scorers, stop=self.stop)
         concurrency = max(1, self.run.max_concurrency)
-        runners = [ItemRunner(run=self.run, target=target, scorers=scorers, stop=self.stop) for _ in range(concurrency)]
-        threads = [
-            threading.Thread(target=self._item_loop, args=(runner,), daemon=True, name=f"item-{i}")
-            for i, runner in enumerate(runners)
-        ]
-        for thread in threads:
-            thread.start()
+        self.runners = [self._start_item_thread(i) for i in range(concurrency)]
         try:
             self._main_loop(concurrency)
         finally:
             self.stop.set()
-            for _ in threads:
+            for runner in self.runners:
                 self.jobs.put(None)
-            for runner in runners:
                 runner.close()
+
+    def _start_item_thread(self, index: int) -> ItemRunner:
+        runner = self._new_runner()
+        threading.Thread(target=self._item_loop, args=(runner,), daemon=True, name=f"item-{index}").start()
+        return runner
 
     def _item_loop(self, runner: ItemRunner) -> None:
         while True:
@@ -375,10 +478,25 @@ class ChunkExecutor:
                 logger.exception("Item %s crashed the runner", job.item_id)
                 now = timezone.now()
                 outcome = Outcome(
-                    job=job, result_id=uuid.uuid4(), error=f"Internal error: {exc}",
-                    started_at=now, completed_at=now,
+                    job=job, result_id=uuid.uuid4(), error=f"Internal error: {exc}", started_at=now, completed_at=now
                 )
+            if outcome is None:
+                return  # abandoned in a hung call; a replacement thread has taken over
             self.outcomes.put(outcome)
+
+    def _abandon_hung_calls(self) -> None:
+        """The timeout watchdog: hand every overrun job to a fresh thread, which
+        retries it or records the timeout, and replace the stuck thread."""
+        now = time.monotonic()
+        for index, runner in enumerate(self.runners):
+            expired = runner.watch.expire(now)
+            if expired is None:
+                continue
+            job, attempt = expired
+            job.timed_out.append(attempt)
+            job.give_up = len(job.timed_out) > self.run.max_retries
+            self.runners[index] = self._start_item_thread(index)
+            self.jobs.put(job)
 
     def _main_loop(self, concurrency: int) -> None:
         source = self._pending_jobs()
@@ -402,6 +520,7 @@ class ChunkExecutor:
                 break
             batch = self._gather(in_flight)
             in_flight -= len(batch)
+            self._abandon_hung_calls()
             if batch:
                 self._write(batch)
             now = time.monotonic()

@@ -75,7 +75,7 @@ def test_worker_executes_every_item_once_with_traces(make_dataset, run_worker):
         assert len(result.trace_id) == 32 and int(result.trace_id, 16)
         spans = Trace.objects.get(trace_id=result.trace_id).spans
         names = {s["name"] for s in spans}
-        assert {"run item", "target", "attempt 1", "scorer exact-match"} <= names
+        assert names == {"run item", "target", "scorer exact-match"}
         root = next(s for s in spans if s["parentSpanId"] is None)
         assert root["attributes"]["playground.item_id"] == str(result.item_id)
     assert_counters_match_rows(run)
@@ -128,8 +128,49 @@ def test_a_target_that_hangs_is_timed_out_and_the_run_goes_on(make_dataset, run_
     assert run.status == "completed"
     hung = run.results.get(input={"seconds": 30})
     assert hung.error == "Timed out after 0.3 s"
+    assert hung.retry_count == 0
     assert 300 <= hung.latency < 5000
+    spans = Trace.objects.get(trace_id=hung.trace_id).spans
+    assert [(s["name"], s["status"]) for s in spans] == [("run item", "error"), ("target", "error")]
     assert run.results.filter(error__isnull=True).count() == 2
+
+
+def test_a_hung_attempt_is_retried_and_the_trace_shows_every_attempt(make_dataset, run_worker, register, settings):
+    settings.PLAYGROUND_RETRY_BASE_DELAY = 0.01
+    calls = []
+
+    def hangs_once(input, context):
+        calls.append(input)
+        if len(calls) == 1:
+            time.sleep(30)  # never cooperates; the engine must give up on it
+        return "second time lucky"
+
+    def always_hangs(input, context):
+        time.sleep(30)
+
+    register.target("hangs-once", hangs_once)
+    register.target("always-hangs", always_hangs)
+    dataset = make_dataset(items=[{"input": "a"}])
+
+    run = services.run_start(
+        dataset=dataset, target_type="callable", target_id="hangs-once", item_timeout=0.3, max_retries=2
+    )
+    result = run_worker(run.id).results.get()
+    assert (result.output, result.error, result.retry_count) == ("second time lucky", None, 1)
+    assert result.latency >= 300
+    spans = Trace.objects.get(trace_id=result.trace_id).spans
+    assert [(s["name"], s["status"]) for s in spans] == [
+        ("run item", "ok"), ("target", "error"), ("target retry 1", "ok")
+    ]
+    root = spans[0]
+    assert all(s["parentSpanId"] == root["spanId"] for s in spans[1:])
+
+    run = services.run_start(
+        dataset=dataset, target_type="callable", target_id="always-hangs", item_timeout=0.2, max_retries=1
+    )
+    result = run_worker(run.id).results.get()
+    assert (result.error, result.retry_count) == ("Timed out after 0.2 s", 1)
+    assert 400 <= result.latency < 5000
 
 
 def test_transient_failures_are_retried_with_backoff(make_dataset, run_worker, register, settings):
@@ -154,7 +195,9 @@ def test_transient_failures_are_retried_with_backoff(make_dataset, run_worker, r
     result = run.results.get()
     assert (result.output, result.error, result.retry_count) == ("ok after 3", None, 2)
     spans = Trace.objects.get(trace_id=result.trace_id).spans
-    assert [s["name"] for s in spans if s["name"].startswith("attempt")] == ["attempt 1", "attempt 2", "attempt 3"]
+    attempts = [s for s in spans if s["name"].startswith("target")]
+    assert [s["name"] for s in attempts] == ["target", "target retry 1", "target retry 2"]
+    assert [s["status"] for s in attempts] == ["error", "error", "ok"]
 
     calls.clear()
     run = run_worker(services.run_start(dataset=dataset, target_type="callable", target_id="broken", max_retries=3).id)
