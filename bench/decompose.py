@@ -16,9 +16,12 @@ os.environ.setdefault("PLAYGROUND_PLUGIN_MODULES", "bench.targets")
 import scenarios  # noqa: E402,F401 — sets up Django
 from scenarios import bulk_insert_floor, call_command, make_dataset, services, transaction  # noqa: E402
 
-from datasets_app.models import DatasetRun  # noqa: E402
+from datasets_app.models import DatasetRun, Trace  # noqa: E402
 from datasets_app.runs import executor, registry  # noqa: E402
 from datasets_app.runs.tracing import tracer  # noqa: E402
+from opentelemetry import context as otel_context  # noqa: E402
+from opentelemetry import trace  # noqa: E402
+from opentelemetry.trace import Status, StatusCode  # noqa: E402
 
 call_command("migrate", verbosity=0)
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
@@ -47,24 +50,43 @@ print(f"{N} items, database {scenarios.django.db.connection.vendor}\n")
 
 print("-- item side (what each item thread does per item)")
 whole = per_item_us("ItemRunner.execute(job) — noop target, whole item", lambda n: [runner.execute(jobs[i % len(jobs)]) for i in range(n)])
-caller = executor.Caller()
-per_item_us("  Caller.call(noop) — hand-off to the helper thread and back", lambda n: [caller.call(target.func, None, None, timeout=30) for _ in range(n)])
+
+root_attributes = dict(runner._root_attributes)
 
 
-def spans_only(n):
-    for _ in range(n):
-        with tracer.start_as_current_span("run item", attributes={"a": "1", "b": "2", "c": "3", "d": 1, "e": 0, "f": "x"}) as root:
-            with tracer.start_as_current_span("target", attributes={"playground.target_id": "noop"}):
-                with tracer.start_as_current_span("attempt 1"):
-                    pass
-        executor.collector.take(int(executor.trace_id_hex(root), 16))
+def engine_spans(n):
+    """The spans the engine creates for a no-scorer item that succeeds first time,
+    the way ItemRunner.execute/_run_target create them: a root span with the item's
+    attributes, one attempt span ("target") attached as current context while the
+    target runs, status on both, then collector.take (span_to_dict runs in on_end)."""
+    for i in range(n):
+        root = tracer.start_span("run item", start_time=time.time_ns(), attributes={
+            **root_attributes, "playground.item_id": str(i), "playground.item_version": 1, "playground.repetition": 0})
+        trace_id = executor.trace_id_hex(root)
+        parent = trace.set_span_in_context(root)
+        span = tracer.start_span("target", context=parent)
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        span.set_status(Status(StatusCode.OK))
+        otel_context.detach(token)
+        span.end()
+        root.set_attribute("playground.latency_ms", 0.01)
+        root.set_attribute("playground.retry_count", 0)
+        root.set_status(Status(StatusCode.OK))
+        root.end()
+        executor.collector.take(int(trace_id, 16))
 
 
-per_item_us("  three OpenTelemetry spans + span_to_dict + collector.take", spans_only)
+per_item_us("  the engine's 2 spans (root + 1 attempt) + span_to_dict + take", engine_spans)
+watch = executor.CallWatch(30)
+per_item_us("  CallWatch.begin + end (the watchdog's per-attempt bookkeeping)",
+            lambda n: [(watch.begin(jobs[0], "target"), watch.end()) for _ in range(n)])
 per_item_us("  _check_output(None) (json.dumps of the output)", lambda n: [executor._check_output(None) for _ in range(n)])
 
 print("\n-- write side (the chunk loop's one writer), batches of", BATCH)
 outcomes = [runner.execute(job) for job in jobs]
+span_counts = {len(o.spans) for o in outcomes}
+spans_json = sum(len(Trace._meta.get_field("spans").get_prep_value(o.spans)) for o in outcomes) / len(outcomes)
+print(f"(spans per item: {sorted(span_counts)}; mean trace spans JSON {spans_json:,.0f} bytes)")
 
 
 def write_batches(n):
@@ -94,6 +116,22 @@ def results_only(n):
 
 
 per_item_us("  insert_rows(results) alone, same batches", results_only)
+
+
+def traces_only(n):
+    from datasets_app.runs.rows import insert_rows
+
+    other = DatasetRun.objects.create(dataset=dataset, dataset_version=dataset.version, target_type="callable",
+                                      target_id="noop", total_items=n)
+    for start in range(0, n, BATCH):
+        with transaction.atomic():
+            insert_rows(Trace, [
+                {"trace_id": uuid.uuid4().hex, "run": other.pk, "result_id": uuid.uuid4(), "name": f"run item {o.job.item_id}",
+                 "spans": o.spans, "started_at": o.started_at}
+                for o in outcomes[start:start + BATCH]])
+
+
+per_item_us("  insert_rows(traces) alone, same batches", traces_only)
 floor = bulk_insert_floor(dataset, N)
 print(f"{'bulk_create floor (scenarios.bulk_insert_floor), 1 txn':62} {floor / N * 1e6:8.1f} µs/item")
 print(f"\nsum item side + write side ≈ {whole + w:.0f} µs/item ⇒ ≈ {1e6 / (whole + w):,.0f} items/s if serialised by the GIL")
