@@ -42,7 +42,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from ..models import DatasetItemVersion, DatasetRun, DatasetRunResult, RunChunk, Trace
+from ..models import DatasetRun, DatasetRunResult, RunChunk, Trace
 from . import registry
 from .registry import Scorer, Target, TargetOutput
 from .rows import insert_rows

@@ -10,7 +10,6 @@ when the run failed — usable as a CI gate.
 
 import sys
 import threading
-import time
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError

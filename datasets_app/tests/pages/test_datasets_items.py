@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from datasets_app import services
-from datasets_app.models import Dataset, DatasetItem, DatasetRun
+from datasets_app.models import DatasetRun
 
 pytestmark = pytest.mark.django_db
 
