@@ -48,5 +48,13 @@ def insert_rows(model: type[models.Model], rows: list[dict]) -> None:
         ", ".join(["%s"] * len(fields)),
     )
     params = [[convert(row[name]) for name, convert in converters] for row in rows]
+    if connection.vendor == "postgresql":
+        # COPY streams the rows in one command: far cheaper than one INSERT a row.
+        columns = ", ".join(quote(field.column) for field in fields)
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            with cursor.cursor.copy(f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
+                for row in params:
+                    copy.write_row(row)
+        return
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
