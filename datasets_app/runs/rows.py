@@ -3,7 +3,8 @@
 `bulk_create` builds a model instance per row and runs every value through
 the full field machinery; at thousands of results a second that overhead is
 most of a run's cost. `insert_rows` picks one converter per column (the same
-conversion Django applies for this database) and sends one `executemany`.
+conversion Django applies for this database) and sends one `executemany`
+(SQLite) or one COPY (PostgreSQL).
 """
 
 from collections.abc import Callable
