@@ -190,6 +190,9 @@ class DatasetRun(models.Model):
     total_items = models.PositiveIntegerField(default=0)
     succeeded_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
+    # Per scorer: {"count", "sum", "errors", "histogram": [10 buckets of 0.1]}, moved
+    # with the counters, so the run page never scans the results for its cards.
+    score_stats = models.JSONField(default=dict, blank=True)
     max_concurrency = models.PositiveIntegerField(default=5)
     item_timeout = models.FloatField(null=True, blank=True, help_text="Seconds per attempt")
     max_retries = models.PositiveIntegerField(default=0)

@@ -46,6 +46,7 @@ from ..models import DatasetRun, DatasetRunResult, RunChunk, Trace
 from . import registry
 from .registry import Scorer, Target, TargetOutput
 from .rows import insert_rows
+from .summary import add_scores
 from .targets import TransientError
 from .tracing import collector, trace_id_hex, tracer
 
@@ -640,11 +641,16 @@ class ChunkExecutor:
             ],
         )
         succeeded = sum(1 for o in fresh if o.error is None)
-        DatasetRun.objects.filter(pk=self.run.pk).update(
-            succeeded_count=F("succeeded_count") + succeeded,
-            failed_count=F("failed_count") + (len(fresh) - succeeded),
-            updated_at=timezone.now(),
-        )
+        changes = {
+            "succeeded_count": F("succeeded_count") + succeeded,
+            "failed_count": F("failed_count") + (len(fresh) - succeeded),
+            "updated_at": timezone.now(),
+        }
+        if any(o.scores for o in fresh):
+            # Read-modify-write of the JSON: lock the row (other workers write this run too).
+            stats = DatasetRun.objects.select_for_update().values_list("score_stats", flat=True).get(pk=self.run.pk)
+            changes["score_stats"] = add_scores(stats, (o.scores for o in fresh))
+        DatasetRun.objects.filter(pk=self.run.pk).update(**changes)
         self.written += len(fresh)
 
 

@@ -1,13 +1,47 @@
 """Run summaries: per-scorer mean and pass rate, latency percentiles, errors.
 
-Latency percentiles come from the database (an ordered OFFSET on the run's
-results); scorer figures stream the `scores` column, so memory stays flat
-however large the run.
+Scorer figures come from `DatasetRun.score_stats`, which the executor moves
+in the same transaction as the results (see `add_scores`); latency
+percentiles from the database (an ordered OFFSET on the run's latency
+index). Nothing here reads a whole run.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..models import DatasetRun
+
+HISTOGRAM_BUCKETS = 10  # buckets of 0.1 over 0..1; a score of 1.0 goes in the last
+
+
+def bucket_of(score: float) -> int:
+    return min(int(score * HISTOGRAM_BUCKETS), HISTOGRAM_BUCKETS - 1)
+
+
+def add_scores(stats: dict, score_lists: Iterable[list]) -> dict:
+    """`stats` (the shape of DatasetRun.score_stats) with more results' scores added."""
+    merged = {key: {**value, "histogram": list(value["histogram"])} for key, value in stats.items()}
+    for scores in score_lists:
+        for entry in scores:
+            scorer = merged.setdefault(
+                entry["scorerId"], {"count": 0, "sum": 0.0, "errors": 0, "histogram": [0] * HISTOGRAM_BUCKETS}
+            )
+            if entry.get("score") is None:
+                scorer["errors"] += 1
+                continue
+            scorer["count"] += 1
+            scorer["sum"] += entry["score"]
+            scorer["histogram"][bucket_of(entry["score"])] += 1
+    return merged
+
+
+def passed_at(histogram: list[int], threshold: float) -> int | None:
+    """How many scores are ≥ threshold, when the histogram can tell exactly
+    (thresholds 0, 0.1, …, 0.9); None otherwise."""
+    index = round(threshold * HISTOGRAM_BUCKETS)
+    if abs(index - threshold * HISTOGRAM_BUCKETS) > 1e-9 or not 0 <= index < HISTOGRAM_BUCKETS:
+        return None
+    return sum(histogram[index:])
 
 
 @dataclass
@@ -54,15 +88,17 @@ def summarize_run(run: DatasetRun, *, pass_threshold: float = 0.5) -> RunSummary
         latency_p50=latency_percentile(run, 0.50),
         latency_p95=latency_percentile(run, 0.95),
     )
-    for scores in run.results.values_list("scores", flat=True).iterator(chunk_size=2000):
-        for entry in scores or []:
-            scorer = summary.scorers.setdefault(
-                entry["scorerId"], ScorerSummary(entry["scorerId"], entry.get("scorerName") or entry["scorerId"])
+    for scorer_id, stats in run.score_stats.items():
+        passed = passed_at(stats["histogram"], pass_threshold)
+        if passed is None:  # a threshold between buckets: count it in the database
+            passed = sum(
+                1
+                for scores in run.results.values_list("scores", flat=True).iterator(chunk_size=2000)
+                for entry in scores
+                if entry["scorerId"] == scorer_id and entry.get("score") is not None
+                and entry["score"] >= pass_threshold
             )
-            if entry.get("score") is None:
-                scorer.errors += 1
-                continue
-            scorer.count += 1
-            scorer.total += entry["score"]
-            scorer.passed += entry["score"] >= pass_threshold
+        summary.scorers[scorer_id] = ScorerSummary(
+            scorer_id, scorer_id, count=stats["count"], total=stats["sum"], passed=passed, errors=stats["errors"]
+        )
     return summary

@@ -1,9 +1,10 @@
 """Run pages: the live run detail (and its polled fragment), result detail,
 and the start / cancel / rerun-failed actions.
 
-A poll reads the counters from the run row, one indexed page of results and
-the run's statistics (one scan of its scores plus latency aggregates), the
-latter cached for a few seconds while the run is active and once it is done.
+A poll reads the counters and per-scorer statistics from the run row (the
+engine moves them with the results, so they are exact at every poll), one
+indexed page of results, and latency aggregates cached for a few seconds
+while the run is active and once it is done.
 """
 
 import json
@@ -27,6 +28,7 @@ from django.views.decorators.http import require_POST
 from datasets_app import services
 from datasets_app.exceptions import InvalidInput, StateConflict
 from datasets_app.models import Dataset, DatasetRun, DatasetRunResult
+from datasets_app.runs.summary import passed_at
 from datasets_app.runs.tracing import trace_link
 from playground import charts
 
@@ -196,31 +198,42 @@ def _percentile(results, count: int, fraction: float) -> float | None:
     return results.order_by("latency").values_list("latency", flat=True)[rank]
 
 
-def run_summary(run: DatasetRun, threshold: float) -> dict:
-    """Per-scorer cards, latency percentiles and histograms, all from aggregates."""
-    results = DatasetRunResult.objects.filter(run=run)
-    totals = results.order_by().aggregate(
-        count=Count("id"), latency_min=Min("latency"), latency_max=Max("latency"), latency_mean=Avg("latency")
-    )
-    stats = _score_stats(run, threshold)
+def scorer_cards(run: DatasetRun, threshold: float) -> list[dict]:
+    """Per-scorer mean, pass rate and distribution from the run row's
+    `score_stats` (moved with the counters, so exact at every poll). Only a
+    pass threshold between histogram buckets needs a scan of the scores."""
+    scanned = None
     score_edges = charts.linear_edges(0.0, 1.0, HISTOGRAM_BINS)
-    scorers = []
+    cards = []
     for scorer_id in run.scorer_ids:
-        entry = stats.get(scorer_id, {"scored": 0, "total": 0.0, "passed": 0, "counts": []})
-        scored = entry["scored"]
-        scorers.append(
+        entry = run.score_stats.get(scorer_id) or {"count": 0, "sum": 0.0, "histogram": [0] * HISTOGRAM_BINS}
+        scored = entry["count"]
+        passed = passed_at(entry["histogram"], threshold)
+        if passed is None:
+            scanned = scanned if scanned is not None else cached_score_scan(run, threshold)
+            passed = scanned.get(scorer_id, {}).get("passed", 0)
+        cards.append(
             {
                 "id": scorer_id,
-                "mean": entry["total"] / scored if scored else None,
+                "mean": entry["sum"] / scored if scored else None,
                 "scored": scored,
-                "passed": entry["passed"],
-                "pass_rate": 100 * entry["passed"] / scored if scored else None,
+                "passed": passed,
+                "pass_rate": 100 * passed / scored if scored else None,
                 "chart": charts.bar_chart(
-                    [charts.Bucket(lo, hi, n) for (lo, hi), n in zip(score_edges, entry["counts"])],
+                    [charts.Bucket(lo, hi, n) for (lo, hi), n in zip(score_edges, entry["histogram"])],
                     title=f"Distribution of {scorer_id} scores",
                 ),
             }
         )
+    return cards
+
+
+def latency_summary(run: DatasetRun) -> dict:
+    """Latency percentiles (offset queries on the run's latency index) and histogram."""
+    results = DatasetRunResult.objects.filter(run=run)
+    totals = results.order_by().aggregate(
+        count=Count("id"), latency_min=Min("latency"), latency_max=Max("latency"), latency_mean=Avg("latency")
+    )
     count = totals["count"]
     latency_chart = ""
     if count:
@@ -231,7 +244,6 @@ def run_summary(run: DatasetRun, threshold: float) -> dict:
         )
     return {
         "result_count": count,
-        "scorers": scorers,
         "latency_p50": _percentile(results, count, 0.50),
         "latency_p95": _percentile(results, count, 0.95),
         "latency_mean": totals["latency_mean"],
@@ -239,17 +251,25 @@ def run_summary(run: DatasetRun, threshold: float) -> dict:
     }
 
 
-def cached_run_summary(run: DatasetRun, threshold: float) -> dict:
-    """The run summary, recomputed at most every SUMMARY_REFRESH_SECONDS while the
-    run is active (the counters beside it are read from the run row on every
-    poll) and once for a finished run, so a poll stays cheap as runs grow."""
+def _cached(run: DatasetRun, name: str, compute):
+    """Recomputed at most every SUMMARY_REFRESH_SECONDS while the run is active
+    and once for a finished run, so a poll stays cheap as runs grow."""
     if run.is_terminal:
-        key = f"run-summary:{run.pk}:{run.status}:{run.done_count}:{threshold}"
+        key = f"{name}:{run.pk}:{run.status}:{run.done_count}"
         timeout = FINISHED_SUMMARY_SECONDS
     else:
-        key = f"run-summary:{run.pk}:{threshold}:{int(time.time() // SUMMARY_REFRESH_SECONDS)}"
+        key = f"{name}:{run.pk}:{int(time.time() // SUMMARY_REFRESH_SECONDS)}"
         timeout = SUMMARY_REFRESH_SECONDS
-    return cache.get_or_set(key, lambda: run_summary(run, threshold), timeout)
+    return cache.get_or_set(key, compute, timeout)
+
+
+def cached_score_scan(run: DatasetRun, threshold: float) -> dict:
+    return _cached(run, f"run-score-scan:{threshold}", lambda: _score_stats(run, threshold))
+
+
+def run_summary(run: DatasetRun, threshold: float) -> dict:
+    """Scorer cards from the run row (every poll); latency figures cached briefly."""
+    return {**_cached(run, "run-latency", lambda: latency_summary(run)), "scorers": scorer_cards(run, threshold)}
 
 
 # ---- presentation helpers ---------------------------------------------------------
@@ -313,7 +333,7 @@ def _get_run(dataset_id, run_id) -> DatasetRun:
 
 def _results_context(request, run: DatasetRun) -> dict:
     view = ResultView.from_query(request.GET, run)
-    summary = cached_run_summary(run, view.threshold)
+    summary = run_summary(run, view.threshold)
     results = view.apply(DatasetRunResult.objects.filter(run=run))
     total = results.count()
     page_count = max(1, math.ceil(total / RESULTS_PER_PAGE))

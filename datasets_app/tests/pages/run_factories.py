@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from datasets_app.models import DatasetRun, DatasetRunResult, Trace
+from datasets_app.runs.summary import add_scores
 
 
 def make_run(dataset, *, status="running", scorer_ids=("exact",), dataset_version=None, total_items=None, **fields):
@@ -49,7 +50,8 @@ def add_result(run, item, *, output="ok", error=None, score=1.0, latency=100.0, 
         run.succeeded_count += 1
     else:
         run.failed_count += 1
-    run.save(update_fields=["succeeded_count", "failed_count"])
+    run.score_stats = add_scores(run.score_stats, [result.scores])
+    run.save(update_fields=["succeeded_count", "failed_count", "score_stats"])
     return result
 
 

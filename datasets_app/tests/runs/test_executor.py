@@ -237,6 +237,34 @@ def test_a_raising_scorer_gives_null_and_others_still_run(make_dataset, run_work
     assert by_id["contains"]["score"] == 1.0
 
 
+def test_score_statistics_on_the_run_match_its_results(make_dataset, run_worker, register, settings):
+    """The run page reads per-scorer figures from the run row: they must equal
+    what the result rows say, across chunks and with failing scorers."""
+    settings.PLAYGROUND_CHUNK_SIZE = 4
+
+    def half(*, input, output, expected):
+        if input == "no score":
+            raise RuntimeError("cannot score this")
+        return 0.5
+
+    register.scorer("half", half)
+    items = [{"input": "Paris", "expectedOutput": "Paris"}] * 5 + [{"input": "Lyon", "expectedOutput": "Paris"}] * 4
+    items += [{"input": "no score"}, {"input": "fail me"}]
+    dataset = make_dataset(items=items)
+    run = services.run_start(
+        dataset=dataset, target_type="workflow", target_id="fail-on-keyword", scorer_ids=["exact-match", "half"]
+    )
+    run = run_worker(run.id)
+
+    stats = run.score_stats
+    assert stats["exact-match"]["count"] == 10 and stats["exact-match"]["sum"] == 5.0
+    assert stats["exact-match"]["histogram"] == [5, 0, 0, 0, 0, 0, 0, 0, 0, 5]
+    assert (stats["half"]["count"], stats["half"]["errors"], stats["half"]["sum"]) == (9, 1, 4.5)
+    assert stats["half"]["histogram"][5] == 9
+    # The failed item ("fail me") has no scores at all.
+    assert run.results.get(input="fail me").scores == []
+
+
 def test_concurrency_is_bounded(make_dataset, run_worker, register):
     lock = threading.Lock()
     state = {"now": 0, "peak": 0}

@@ -51,3 +51,14 @@ def test_every_scorer_has_a_name_and_description():
     assert {"exact-match", "levenshtein", "numeric-diff", "json-diff", "valid-json", "list-contains", "contains",
             "regex", "factuality", "closed-qa"} <= {s.scorer_id for s in scorers}
     assert all(s.name and s.description for s in scorers)
+
+
+def test_pass_counts_come_from_the_histogram_only_at_bucket_edges():
+    from datasets_app.runs.summary import add_scores, passed_at
+
+    stats = add_scores({}, [[{"scorerId": "s", "score": v}] for v in (0.0, 0.49, 0.5, 0.75, 1.0)])
+    histogram = stats["s"]["histogram"]
+    assert passed_at(histogram, 0.5) == 3
+    assert passed_at(histogram, 0.0) == 5
+    assert passed_at(histogram, 0.75) is None  # inside a bucket: the caller must count
+    assert passed_at(histogram, 1.0) is None  # 0.9 and 1.0 share the last bucket
