@@ -241,6 +241,15 @@ class DatasetRun(models.Model):
             return 100 if self.is_terminal else 0
         return int(100 * self.done_count / self.total_items)
 
+    @property
+    def scorer_means(self) -> list[tuple[str, float | None]]:
+        """(scorer id, mean score so far) for each of the run's scorers."""
+        means = []
+        for scorer_id in self.scorer_ids:
+            stats = self.score_stats.get(scorer_id) or {}
+            means.append((scorer_id, stats["sum"] / stats["count"] if stats.get("count") else None))
+        return means
+
     def work_items(self):
         """The item versions this run executes, ordered by item id (chunks are id ranges)."""
         items = DatasetItemVersion.objects.filter(dataset_id=self.dataset_id).live_at(self.dataset_version)

@@ -278,6 +278,17 @@ def test_runs_table_polls_only_while_a_run_is_active(browser_client, capitals):
     assert "hx-trigger" not in fragment and 'class="badge badge-completed"' in fragment and "3/3" in fragment
 
 
+def test_runs_table_shows_each_scorers_mean(browser_client, capitals):
+    make_run(
+        capitals, DatasetRun.Status.COMPLETED, succeeded_count=3,
+        score_stats={"exact-match": {"count": 3, "sum": 2.0, "errors": 0, "histogram": [1] + [0] * 8 + [2]}},
+    )
+    make_run(capitals, DatasetRun.Status.PENDING)
+    html = browser_client.get(capitals.get_absolute_url(), {"tab": "runs"}).content.decode()
+    assert '<code>exact-match</code> <span class="num">0.667</span>' in html
+    assert '<code>exact-match</code> <span class="num">—</span>' in html
+
+
 def test_run_start_form_to_run_kwargs(capitals):
     from playground.forms import RunStartForm
 
