@@ -33,6 +33,8 @@ RESULTS = ROOT / "bench" / "results"
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 SCENARIO_TIMEOUT = 600  # seconds; a scenario that takes longer is reported as failed
 WORKER_CMD = ["manage.py", "run_worker", "--skip-checks", "--interval", "0.1", "--no-startup-delay"]
+GROWTH_CONCURRENCY = 8
+GROWTH_TOLERANCE = 0.95  # largest/smallest rate at or above this counts as "no slowdown" (5 % for noise)
 MASTRA_ITEMS_PER_S = 1000 / 1.44  # DESIGN.md: Mastra 1.71, 1,000 items at concurrency 5 in 1.44 s
 
 
@@ -40,7 +42,8 @@ MASTRA_ITEMS_PER_S = 1000 / 1.44  # DESIGN.md: Mastra 1.71, 1,000 items at concu
 class Scenario:
     name: str
     db: str                    # "sqlite" or "postgres"
-    kind: str                  # "inprocess" (scenarios.py) or "scaleout" (harness-driven workers)
+    kind: str                  # "inprocess" (scenarios.py), "scaleout" (harness-driven workers)
+                               # or "growth" (scenarios.py once per size in `full`/`quick`, each fresh)
     func: str                  # function in scenarios.py ("prepare_for_workers" for scale-out)
     full: list[int]
     quick: list[int]
@@ -56,6 +59,8 @@ SCENARIOS = [
     Scenario("throughput-pg-c16", "postgres", "inprocess", "throughput", [10_000, 16], [1_000, 16]),
     Scenario("mastra-like-sqlite-1000-c5", "sqlite", "inprocess", "throughput", [1_000, 5], [1_000, 5],
              note="like-for-like with Mastra's 1,000 items at concurrency 5"),
+    Scenario("growth-sqlite-c8", "sqlite", "growth", "growth", [1_000, 10_000, 50_000], [100, 500, 2_000],
+             note="DESIGN.md's 'no slowdown as runs grow': items/s per run size, concurrency 8"),
     Scenario("concurrency-sqlite", "sqlite", "inprocess", "concurrency_efficiency", [500, 50], [100, 50]),
     Scenario("concurrency-pg", "postgres", "inprocess", "concurrency_efficiency", [500, 50], [100, 50]),
     Scenario("scaleout-pg-1w", "postgres", "scaleout", "prepare_for_workers", [10_000], [1_000], workers=1),
@@ -184,6 +189,20 @@ def run_scaleout(items: int, workers: int, env: dict, deadline: float = SCENARIO
             "run_started_to_completed_s": in_db, "chunks_per_worker": sorted(n for _, n in by_worker)}
 
 
+def run_growth(sizes: list[int], db: str) -> dict:
+    """The growth scenario: one subprocess per size, each on a fresh database."""
+    per_size = {}
+    for items in sizes:
+        with FreshDatabase(db) as env:
+            per_size[str(items)] = run_scenario_process("growth", [items, GROWTH_CONCURRENCY], env)
+    first, last = per_size[str(sizes[0])], per_size[str(sizes[-1])]
+    result = {"concurrency": GROWTH_CONCURRENCY, "sizes": per_size,
+              "ratio_largest_to_smallest": last["items_per_s"] / first["items_per_s"]}
+    if len(sizes) > 2:
+        result["ratio_largest_to_middle"] = last["items_per_s"] / per_size[str(sizes[-2])]["items_per_s"]
+    return result
+
+
 # ---- table ------------------------------------------------------------------------------
 
 
@@ -221,6 +240,19 @@ def describe(s: Scenario, results: dict) -> tuple[str, str, str]:
             reading = f"speed-up vs 1 worker: {one['seconds'] / r['seconds']:.2f}× (chunks per worker {r['chunks_per_worker']})"
         else:
             reading = f"chunks per worker {r['chunks_per_worker']}"
+        return size, figures, reading
+    if s.kind == "growth":
+        sizes = list(r["sizes"].values())
+        size = ", ".join(f"{p['items']:,}" for p in sizes) + f" items, c={r['concurrency']}"
+        big = sizes[-1]
+        figures = ("items/s " + ", ".join(f"{p['items_per_s']:,.0f}" for p in sizes)
+                   + " (" + ", ".join(f"{p['seconds']:.2f}" for p in sizes) + " s); "
+                   + f"{big['items']:,}: first/last tenth {big['first_tenth_items_per_s']:,.0f}"
+                   f"/{big['last_tenth_items_per_s']:,.0f}")
+        x = r["ratio_largest_to_smallest"]
+        reading = (f"{big['items']:,}/{sizes[0]['items']:,} rate {x:.2f}×"
+                   + (f", /{sizes[-2]['items']:,} {r['ratio_largest_to_middle']:.2f}×" if "ratio_largest_to_middle" in r else "")
+                   + f" (aim no slowdown, ≥ {GROWTH_TOLERANCE}: {'met' if x >= GROWTH_TOLERANCE else 'missed'})")
         return size, figures, reading
     if s.func == "memory":
         marks = r["rss_at_progress_mb"]
@@ -286,11 +318,14 @@ def main() -> int:
             s.result = {"skipped": f"PostgreSQL unreachable at {PG_URL}: {pg_problem}"}
         else:
             try:
-                with FreshDatabase(s.db) as env:
-                    if s.kind == "scaleout":
-                        s.result = run_scaleout(args[0], s.workers, env)
-                    else:
-                        s.result = run_scenario_process(s.func, args, env)
+                if s.kind == "growth":  # a fresh database per size, made inside
+                    s.result = run_growth(args, s.db)
+                else:
+                    with FreshDatabase(s.db) as env:
+                        if s.kind == "scaleout":
+                            s.result = run_scaleout(args[0], s.workers, env)
+                        else:
+                            s.result = run_scenario_process(s.func, args, env)
             except Exception as exc:  # noqa: BLE001 — one failed scenario must not lose the others
                 s.result = {"error": f"{type(exc).__name__}: {exc}"}
                 print(f"  FAILED: {s.result['error']}", flush=True)

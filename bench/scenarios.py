@@ -75,6 +75,32 @@ def throughput(items: int, concurrency: int) -> dict:
             "floor_seconds": floor, "ratio_to_floor": elapsed / floor}
 
 
+def growth(items: int, concurrency: int) -> dict:
+    """One size of the growth scenario: the no-op run timed alone (no floor), plus the
+    rate over its first and last tenth of chunks, to show a slowdown inside the run too."""
+    dataset = make_dataset(items)
+    run = services.run_start(dataset=dataset, target_type="callable", target_id="noop",
+                             max_concurrency=concurrency, enqueue=False)
+    chunks = list(run.chunks.order_by("index").values_list("id", "item_count"))
+    per_chunk: list[float] = []
+    started = time.perf_counter()
+    for chunk_id, _ in chunks:
+        t0 = time.perf_counter()
+        run_chunk(chunk_id=chunk_id, worker_id=WORKER_ID)
+        per_chunk.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    run.refresh_from_db()
+    assert run.status == "completed" and run.results.count() == items, (run.status, run.results.count())
+    tenth = max(1, len(chunks) // 10)
+
+    def rate(part: slice) -> float:
+        return sum(n for _, n in chunks[part]) / sum(per_chunk[part])
+
+    return {"items": items, "concurrency": concurrency, "seconds": elapsed, "items_per_s": items / elapsed,
+            "chunks": len(chunks), "first_tenth_items_per_s": rate(slice(0, tenth)),
+            "last_tenth_items_per_s": rate(slice(-tenth, None))}
+
+
 def concurrency_efficiency(items: int, concurrency: int) -> dict:
     dataset = make_dataset(items)
     run = services.run_start(dataset=dataset, target_type="callable", target_id="sleep-20ms",
