@@ -154,6 +154,8 @@ class DatasetItemVersion(models.Model):
         ]
         indexes = [
             models.Index(fields=["dataset", "dataset_version", "valid_until", "item"], name="item_version_range_idx"),
+            # A run chunk reads an item-id range of the versions in order.
+            models.Index(fields=["dataset", "item", "dataset_version"], name="item_version_chunk_idx"),
         ]
 
     def __str__(self):
@@ -304,7 +306,9 @@ class DatasetRunResult(models.Model):
     """What one item (and repetition) left behind in one run."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    run = models.ForeignKey(DatasetRun, on_delete=models.CASCADE, related_name="results")
+    # No index of its own: the (run, …) indexes below start with it. Every index
+    # here is paid on every result insert, so each one has a reader.
+    run = models.ForeignKey(DatasetRun, on_delete=models.CASCADE, related_name="results", db_index=False)
     item = models.ForeignKey(DatasetItem, on_delete=models.CASCADE, related_name="results")
     item_version = models.PositiveIntegerField()
     repetition = models.PositiveIntegerField(default=0)
@@ -314,7 +318,8 @@ class DatasetRunResult(models.Model):
     latency = models.FloatField(help_text="Milliseconds from the first attempt's start to the last's end")
     error = models.TextField(null=True, blank=True)
     retry_count = models.PositiveIntegerField(default=0)
-    trace_id = models.CharField(max_length=32, null=True, blank=True, db_index=True)
+    # Traces are found by their own id (Trace.trace_id), so no index here.
+    trace_id = models.CharField(max_length=32, null=True, blank=True)
     scores = models.JSONField(default=list, blank=True)
     usage = models.JSONField(null=True, blank=True, help_text="Token usage reported by the target")
     started_at = models.DateTimeField()
@@ -347,7 +352,7 @@ class Trace(models.Model):
 
     trace_id = models.CharField(max_length=32, primary_key=True)
     run = models.ForeignKey(DatasetRun, null=True, blank=True, on_delete=models.CASCADE, related_name="traces")
-    result_id = models.UUIDField(null=True, blank=True, db_index=True)
+    result_id = models.UUIDField(null=True, blank=True)
     name = models.CharField(max_length=255)
     # Read only as a whole: stored as JSON text (no jsonb parsing on write).
     spans = OpaqueJSONField(default=list)

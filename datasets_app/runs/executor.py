@@ -423,6 +423,7 @@ class ChunkExecutor:
             DatasetRunResult.objects.filter(run=self.run)
             .filter(Q(item_id__lte=self.chunk.last_item_id))
             .filter(Q(item_id__gt=self.chunk.after_item_id) if self.chunk.after_item_id else Q())
+            .order_by()
             .values_list("item_id", "repetition")
         )
         versions = self._item_versions().only("item_id", "version_number", "snapshot")
@@ -590,11 +591,13 @@ class ChunkExecutor:
                 time.sleep(0.05 * (attempt + 1))
 
     def _write_once(self, batch: list[Outcome]) -> None:
-        keys = {(o.job.item_id, o.job.repetition) for o in batch}
+        item_ids = [o.job.item_id for o in batch]
+        # An id range (not IN): it walks the (run, item, repetition) index over
+        # at most this chunk's rows, however many results the run already has.
         existing = set(
-            DatasetRunResult.objects.filter(run=self.run, item_id__in={k[0] for k in keys}).values_list(
-                "item_id", "repetition"
-            )
+            DatasetRunResult.objects.filter(run=self.run, item_id__gte=min(item_ids), item_id__lte=max(item_ids))
+            .order_by()
+            .values_list("item_id", "repetition")
         )
         fresh = [o for o in batch if (o.job.item_id, o.job.repetition) not in existing]
         if not fresh:
