@@ -403,3 +403,20 @@ def test_a_run_uses_the_items_of_its_dataset_version(make_dataset, run_worker):
     run = run_worker(services.run_start(dataset=dataset, target_type="workflow", target_id="echo", version=1).id)
     assert run.dataset_version == 1
     assert list(run.results.values_list("output", flat=True)) == ["v1 item"]
+
+
+def test_a_chunk_that_keeps_killing_its_workers_is_given_up_and_the_run_ends(make_dataset, run_worker):
+    dataset = make_dataset(items=numbered_items(5))
+    run = services.run_start(dataset=dataset, target_type="workflow", target_id="echo")
+    chunk = run.chunks.get()
+    # Three workers claimed it and died (their leases ran out).
+    RunChunk.objects.filter(pk=chunk.pk).update(
+        status="running", attempts=3, lease_owner="", lease_expires_at=None
+    )
+    DatasetRun.objects.filter(pk=run.pk).update(status="running", started_at=timezone.now())
+
+    run = run_worker(run.id)
+
+    assert run.status == "failed"
+    assert run.failed_count == 5 and run.results.count() == 5
+    assert all("stopped 3 times" in error for error in run.results.values_list("error", flat=True))
