@@ -10,12 +10,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import jsonschema
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from .exceptions import InvalidInput, StateConflict
 from .models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetVersion, RunChunk
+from .runs import registry
+from .runs.tasks import enqueue_chunk
 
 UNSET: Any = object()
 MAX_CONCURRENCY_LIMIT = 256
@@ -309,9 +312,6 @@ def run_start(
     `enqueue=False` leaves the chunks for the caller to execute in-process
     (the `run_dataset` command does).
     """
-    from .runs import registry
-    from .runs.tasks import enqueue_chunk
-
     scorer_ids = list(scorer_ids or [])
     errors: dict[str, list[str]] = {}
     if registry.get_target(target_type, target_id) is None:
@@ -333,8 +333,6 @@ def run_start(
         errors["version"] = [f"Dataset has versions 1 to {dataset.version}."]
     if errors:
         raise InvalidInput(f"Cannot start the run: {next(iter(errors.values()))[0]}", errors)
-
-    from django.conf import settings
 
     with transaction.atomic():
         run = DatasetRun.objects.create(
