@@ -66,6 +66,12 @@ def validate_item_against_schemas(
 # ---- datasets ----------------------------------------------------------------
 
 
+def _clean_name(name: str) -> str:
+    if not name or not name.strip():
+        raise InvalidInput("name is required", {"name": ["This field may not be blank."]})
+    return name.strip()
+
+
 def dataset_create(
     *,
     name: str,
@@ -74,12 +80,11 @@ def dataset_create(
     input_schema: Any = None,
     output_schema: Any = None,
 ) -> Dataset:
-    if not name or not name.strip():
-        raise InvalidInput("name is required", {"name": ["This field may not be blank."]})
+    name = _clean_name(name)
     check_json_schema(input_schema, field="inputSchema")
     check_json_schema(output_schema, field="outputSchema")
     return Dataset.objects.create(
-        name=name.strip(),
+        name=name,
         description=description or "",
         metadata=metadata,
         input_schema=input_schema,
@@ -97,9 +102,7 @@ def dataset_update(
     output_schema: Any = UNSET,
 ) -> Dataset:
     if name is not UNSET:
-        if not name or not name.strip():
-            raise InvalidInput("name is required", {"name": ["This field may not be blank."]})
-        dataset.name = name.strip()
+        dataset.name = _clean_name(name)
     if description is not UNSET:
         dataset.description = description or ""
     if metadata is not UNSET:

@@ -63,6 +63,10 @@ class AttemptTimeout(Exception):
     pass
 
 
+def _timeout_message(timeout: float) -> str:
+    return f"Timed out after {timeout:g} s"
+
+
 def _is_transient(exc: BaseException) -> bool:
     import openai
 
@@ -130,7 +134,7 @@ class Caller:
             ok, value = reply.get(timeout=timeout)
         except queue.Empty:
             self._start_helper()  # the old helper is stuck in the call; leave it behind
-            raise AttemptTimeout(f"Timed out after {timeout:g} s") from None
+            raise AttemptTimeout(_timeout_message(timeout)) from None
         if ok:
             return value
         raise value
@@ -212,8 +216,7 @@ class CallWatch:
             if self._deadline is None or now < self._deadline or self.abandoned:
                 return None
             self.abandoned = True
-            message = f"Timed out after {self.timeout:g} s"
-            return self._job, TimedOutAttempt(self._name, self._start_ns, time.time_ns(), message)
+            return self._job, TimedOutAttempt(self._name, self._start_ns, time.time_ns(), _timeout_message(self.timeout))
 
 
 def _check_output(value: Any) -> Any:

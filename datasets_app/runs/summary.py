@@ -6,10 +6,13 @@ percentiles from the database (an ordered OFFSET on the run's latency
 index). Nothing here reads a whole run.
 """
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..models import DatasetRun
+from django.db import connection
+
+from ..models import DatasetRun, DatasetRunResult
 
 HISTOGRAM_BUCKETS = 10  # buckets of 0.1 over 0..1; a score of 1.0 goes in the last
 
@@ -71,14 +74,41 @@ class RunSummary:
     scorers: dict[str, ScorerSummary] = field(default_factory=dict)
 
 
-def latency_percentile(run: DatasetRun, fraction: float) -> float | None:
-    """Nearest-rank percentile of the run's latencies, computed in the database."""
+def latency_percentile(run: DatasetRun, fraction: float, *, count: int | None = None) -> float | None:
+    """Nearest-rank percentile of the run's latencies: one ordered offset query
+    on the (run, latency) index, no rows loaded."""
     results = run.results.order_by("latency")
-    count = results.count()
+    if count is None:
+        count = results.count()
     if not count:
         return None
-    rank = max(0, min(count - 1, int(round(fraction * count + 0.5)) - 1))
+    rank = max(1, math.ceil(fraction * count)) - 1
     return results.values_list("latency", flat=True)[rank]
+
+
+def count_passed(run: DatasetRun, threshold: float) -> dict[str, int]:
+    """Per scorer, how many scores are ≥ threshold, counted in the database in
+    one pass over the run's scores — for thresholds the histogram in
+    `score_stats` cannot answer (see `passed_at`)."""
+    table = connection.ops.quote_name(DatasetRunResult._meta.db_table)
+    run_id = DatasetRunResult._meta.get_field("run").get_db_prep_value(run.pk, connection)
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT entry->>'scorerId', COUNT(*) "
+            f"FROM {table} CROSS JOIN LATERAL jsonb_array_elements({table}.scores) entry "
+            f"WHERE {table}.run_id = %s AND jsonb_typeof(entry->'score') = 'number' "
+            f"AND (entry->>'score')::double precision >= %s GROUP BY 1"
+        )
+    else:
+        sql = (
+            f"SELECT json_extract(entry.value, '$.scorerId'), COUNT(*) "
+            f"FROM {table}, json_each({table}.scores) entry "
+            f"WHERE {table}.run_id = %s AND json_type(entry.value, '$.score') IN ('integer', 'real') "
+            f"AND json_extract(entry.value, '$.score') >= %s GROUP BY 1"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run_id, threshold])
+        return dict(cursor.fetchall())
 
 
 def summarize_run(run: DatasetRun, *, pass_threshold: float = 0.5) -> RunSummary:
@@ -88,16 +118,12 @@ def summarize_run(run: DatasetRun, *, pass_threshold: float = 0.5) -> RunSummary
         latency_p50=latency_percentile(run, 0.50),
         latency_p95=latency_percentile(run, 0.95),
     )
+    counted = None
     for scorer_id, stats in run.score_stats.items():
         passed = passed_at(stats["histogram"], pass_threshold)
         if passed is None:  # a threshold between buckets: count it in the database
-            passed = sum(
-                1
-                for scores in run.results.values_list("scores", flat=True).iterator(chunk_size=2000)
-                for entry in scores
-                if entry["scorerId"] == scorer_id and entry.get("score") is not None
-                and entry["score"] >= pass_threshold
-            )
+            counted = counted if counted is not None else count_passed(run, pass_threshold)
+            passed = counted.get(scorer_id, 0)
         summary.scorers[scorer_id] = ScorerSummary(
             scorer_id, scorer_id, count=stats["count"], total=stats["sum"], passed=passed, errors=stats["errors"]
         )

@@ -28,13 +28,12 @@ from django.views.decorators.http import require_POST
 from datasets_app import services
 from datasets_app.exceptions import InvalidInput, StateConflict
 from datasets_app.models import Dataset, DatasetRun, DatasetRunResult
-from datasets_app.runs.summary import passed_at
+from datasets_app.runs.summary import HISTOGRAM_BUCKETS, count_passed, latency_percentile, passed_at
 from datasets_app.runs.tracing import trace_link
 from playground import charts
 
 RESULTS_PER_PAGE = 50
 DEFAULT_PASS_THRESHOLD = 0.5
-HISTOGRAM_BINS = 10
 PREVIEW_CHARS = 160
 SUMMARY_REFRESH_SECONDS = 5
 FINISHED_SUMMARY_SECONDS = 3600
@@ -136,48 +135,11 @@ def _sort_choices(run: DatasetRun) -> set[str]:
     return {*keys, *(f"-{k}" for k in keys)}
 
 
-def _score_stats(run: DatasetRun, threshold: float) -> dict[str, dict]:
-    """Per scorer: histogram bucket -> (scored, sum of scores, passed), in one scan.
-
-    The scores JSON is unnested once per row (json_each / jsonb_array_elements)
-    and grouped by scorer and tenth of the 0..1 range; the mean, pass rate and
-    distribution all follow from those groups.
-    """
-    table = connection.ops.quote_name(DatasetRunResult._meta.db_table)
-    run_id = DatasetRunResult._meta.get_field("run").get_db_prep_value(run.pk, connection)
-    if connection.vendor == "postgresql":
-        score = "(entry->>'score')::double precision"
-        sql = (
-            f"SELECT entry->>'scorerId', FLOOR({score} * %s), COUNT(*), SUM({score}), "
-            f"SUM(CASE WHEN {score} >= %s THEN 1 ELSE 0 END) "
-            f"FROM {table} CROSS JOIN LATERAL jsonb_array_elements({table}.scores) entry "
-            f"WHERE {table}.run_id = %s AND jsonb_typeof(entry->'score') = 'number' GROUP BY 1, 2"
-        )
-    else:
-        score = "json_extract(entry.value, '$.score')"
-        sql = (
-            f"SELECT json_extract(entry.value, '$.scorerId'), CAST(FLOOR({score} * %s) AS INTEGER), COUNT(*), "
-            f"SUM({score}), SUM(CASE WHEN {score} >= %s THEN 1 ELSE 0 END) "
-            f"FROM {table}, json_each({table}.scores) entry "
-            f"WHERE {table}.run_id = %s AND json_type(entry.value, '$.score') IN ('integer', 'real') GROUP BY 1, 2"
-        )
-    stats: dict[str, dict] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [HISTOGRAM_BINS, threshold, run_id])
-        for scorer_id, bucket, scored, total, passed in cursor.fetchall():
-            entry = stats.setdefault(scorer_id, {"scored": 0, "total": 0.0, "passed": 0, "counts": [0] * HISTOGRAM_BINS})
-            entry["scored"] += scored
-            entry["total"] += total
-            entry["passed"] += passed
-            entry["counts"][min(max(int(bucket), 0), HISTOGRAM_BINS - 1)] += scored
-    return stats
-
-
 def _latency_histogram(results, low: float, high: float) -> list[charts.Bucket]:
-    edges = charts.linear_edges(low, high, HISTOGRAM_BINS)
+    edges = charts.linear_edges(low, high, HISTOGRAM_BUCKETS)
     if len(edges) == 1:
         return [charts.Bucket(low, high, results.count())]
-    width = (high - low) / HISTOGRAM_BINS
+    width = (high - low) / HISTOGRAM_BUCKETS
     rows = (
         results.annotate(bucket=Floor((F("latency") - Value(low)) / Value(width)))
         .order_by()
@@ -190,28 +152,20 @@ def _latency_histogram(results, low: float, high: float) -> list[charts.Bucket]:
     return [charts.Bucket(lo, hi, n) for (lo, hi), n in zip(edges, counts, strict=True)]
 
 
-def _percentile(results, count: int, fraction: float) -> float | None:
-    """Nearest-rank percentile of latency: one ordered offset query, no rows loaded."""
-    if not count:
-        return None
-    rank = max(1, math.ceil(fraction * count)) - 1
-    return results.order_by("latency").values_list("latency", flat=True)[rank]
-
-
 def scorer_cards(run: DatasetRun, threshold: float) -> list[dict]:
     """Per-scorer mean, pass rate and distribution from the run row's
     `score_stats` (moved with the counters, so exact at every poll). Only a
     pass threshold between histogram buckets needs a scan of the scores."""
     scanned = None
-    score_edges = charts.linear_edges(0.0, 1.0, HISTOGRAM_BINS)
+    score_edges = charts.linear_edges(0.0, 1.0, HISTOGRAM_BUCKETS)
     cards = []
     for scorer_id in run.scorer_ids:
-        entry = run.score_stats.get(scorer_id) or {"count": 0, "sum": 0.0, "histogram": [0] * HISTOGRAM_BINS}
+        entry = run.score_stats.get(scorer_id) or {"count": 0, "sum": 0.0, "histogram": [0] * HISTOGRAM_BUCKETS}
         scored = entry["count"]
         passed = passed_at(entry["histogram"], threshold)
         if passed is None:
-            scanned = scanned if scanned is not None else cached_score_scan(run, threshold)
-            passed = scanned.get(scorer_id, {}).get("passed", 0)
+            scanned = scanned if scanned is not None else cached_pass_counts(run, threshold)
+            passed = scanned.get(scorer_id, 0)
         cards.append(
             {
                 "id": scorer_id,
@@ -244,8 +198,8 @@ def latency_summary(run: DatasetRun) -> dict:
         )
     return {
         "result_count": count,
-        "latency_p50": _percentile(results, count, 0.50),
-        "latency_p95": _percentile(results, count, 0.95),
+        "latency_p50": latency_percentile(run, 0.50, count=count),
+        "latency_p95": latency_percentile(run, 0.95, count=count),
         "latency_mean": totals["latency_mean"],
         "latency_chart": latency_chart,
     }
@@ -263,8 +217,8 @@ def _cached(run: DatasetRun, name: str, compute):
     return cache.get_or_set(key, compute, timeout)
 
 
-def cached_score_scan(run: DatasetRun, threshold: float) -> dict:
-    return _cached(run, f"run-score-scan:{threshold}", lambda: _score_stats(run, threshold))
+def cached_pass_counts(run: DatasetRun, threshold: float) -> dict[str, int]:
+    return _cached(run, f"run-pass-counts:{threshold}", lambda: count_passed(run, threshold))
 
 
 def run_summary(run: DatasetRun, threshold: float) -> dict:

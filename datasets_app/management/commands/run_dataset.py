@@ -19,7 +19,7 @@ from datasets_app import services
 from datasets_app.exceptions import PlaygroundError
 from datasets_app.models import Dataset, DatasetRun
 from datasets_app.runs import registry
-from datasets_app.runs.summary import summarize_run
+from datasets_app.runs.summary import RunSummary, summarize_run
 from datasets_app.runs.tasks import WORKER_ID, run_chunk
 
 
@@ -67,8 +67,9 @@ class Command(BaseCommand):
         progress.join()
 
         run.refresh_from_db()
-        self._print_summary(run, options["pass_threshold"])
-        failing = self._gate(run, options["fail_under"])
+        summary = summarize_run(run, pass_threshold=options["pass_threshold"])
+        self._print_summary(run, summary)
+        failing = self._gate(run, summary, options["fail_under"])
         if failing:
             self.stderr.write(self.style.ERROR(failing))
             sys.exit(1)
@@ -113,8 +114,7 @@ class Command(BaseCommand):
         finally:
             connection.close()
 
-    def _print_summary(self, run: DatasetRun, pass_threshold: float) -> None:
-        summary = summarize_run(run, pass_threshold=pass_threshold)
+    def _print_summary(self, run: DatasetRun, summary: RunSummary) -> None:
         self.stdout.write(f"\nStatus: {run.status}   results: {summary.results}   errors: {summary.errors}")
         if summary.latency_p50 is not None:
             self.stdout.write(f"Latency p50 {summary.latency_p50:.1f} ms   p95 {summary.latency_p95:.1f} ms")
@@ -124,16 +124,15 @@ class Command(BaseCommand):
                 mean = "—" if scorer.mean is None else f"{scorer.mean:.3f}"
                 rate = "—" if scorer.pass_rate is None else f"{scorer.pass_rate:.1%}"
                 self.stdout.write(f"{scorer.scorer_id:<24} {mean:>8} {rate:>10} {scorer.count:>8} {scorer.errors:>7}")
-        self._summary = summary
 
-    def _gate(self, run: DatasetRun, fail_under: float | None) -> str | None:
+    def _gate(self, run: DatasetRun, summary: RunSummary, fail_under: float | None) -> str | None:
         if run.status != DatasetRun.Status.COMPLETED:
             return f"Run ended {run.status}"
         if fail_under is None:
             return None
         below = [
             f"{s.scorer_id} mean {0 if s.mean is None else s.mean:.3f} < {fail_under}"
-            for s in self._summary.scorers.values()
+            for s in summary.scorers.values()
             if s.mean is None or s.mean < fail_under
         ]
         return "Below --fail-under: " + "; ".join(below) if below else None

@@ -263,6 +263,11 @@ def test_score_statistics_on_the_run_match_its_results(make_dataset, run_worker,
     assert stats["half"]["histogram"][5] == 9
     # The failed item ("fail me") has no scores at all.
     assert run.results.get(input="fail me").scores == []
+    # Thresholds the histogram cannot answer are counted in the database, consistently.
+    from datasets_app.runs.summary import count_passed, passed_at
+
+    assert count_passed(run, 0.5) == {"exact-match": passed_at(stats["exact-match"]["histogram"], 0.5), "half": 9}
+    assert count_passed(run, 0.75) == {"exact-match": 5}
 
 
 def test_concurrency_is_bounded(make_dataset, run_worker, register):
