@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -414,22 +414,21 @@ class ChunkExecutor:
 
     # -- job source --------------------------------------------------------------
 
-    def _item_versions(self):
-        items = self.run.work_items().filter(item_id__lte=self.chunk.last_item_id)
+    def _in_chunk(self, queryset):
+        """Rows of this chunk's item-id range (item versions or results)."""
+        queryset = queryset.filter(item_id__lte=self.chunk.last_item_id)
         if self.chunk.after_item_id is not None:
-            items = items.filter(item_id__gt=self.chunk.after_item_id)
-        return items
+            queryset = queryset.filter(item_id__gt=self.chunk.after_item_id)
+        return queryset
 
     def _pending_jobs(self):
         """Jobs of this chunk that have no result yet (a takeover skips finished items)."""
         done = set(
-            DatasetRunResult.objects.filter(run=self.run)
-            .filter(Q(item_id__lte=self.chunk.last_item_id))
-            .filter(Q(item_id__gt=self.chunk.after_item_id) if self.chunk.after_item_id else Q())
+            self._in_chunk(DatasetRunResult.objects.filter(run=self.run))
             .order_by()
             .values_list("item_id", "repetition")
         )
-        versions = self._item_versions().only("item_id", "version_number", "snapshot")
+        versions = self._in_chunk(self.run.work_items()).only("item_id", "version_number", "snapshot")
         for version in versions.iterator(chunk_size=500):
             snapshot = version.snapshot
             for repetition in range(self.run.repetitions):
