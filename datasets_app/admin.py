@@ -1,11 +1,12 @@
 """Django admin for every model. History (item versions, results, traces) is
 read-only: editing it would make past runs lie about what they ran."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from . import services
-from .exceptions import PlaygroundError
+from .exceptions import InvalidInput, PlaygroundError
 from .models import (
     Dataset,
     DatasetItem,
@@ -46,8 +47,27 @@ class DatasetVersionInline(ReadOnlyInline):
     max_num = 20
 
 
+class DatasetAdminForm(forms.ModelForm):
+    """Schemas are checked as the API and pages check them (RE2-compatible patterns)."""
+
+    def clean_input_schema(self):
+        return _checked_schema(self.cleaned_data["input_schema"], "inputSchema")
+
+    def clean_output_schema(self):
+        return _checked_schema(self.cleaned_data["output_schema"], "outputSchema")
+
+
+def _checked_schema(schema, field: str):
+    try:
+        services.check_json_schema(schema, field=field)
+    except InvalidInput as exc:
+        raise forms.ValidationError(exc.errors[field]) from exc
+    return schema
+
+
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
+    form = DatasetAdminForm
     list_display = ["name", "item_count", "version", "created_at", "updated_at"]
     search_fields = ["name", "description"]
     readonly_fields = ["id", "version", "item_count", "created_at", "updated_at"]

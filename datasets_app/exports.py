@@ -32,7 +32,7 @@ class _Echo:
 def _csv_cell(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return "" if value is None else value
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def _csv_lines(columns: list[str], rows: Iterable[dict]) -> Iterator[str]:
@@ -44,7 +44,8 @@ def _csv_lines(columns: list[str], rows: Iterable[dict]) -> Iterator[str]:
 
 def _jsonl_lines(rows: Iterable[dict]) -> Iterator[str]:
     for row in rows:
-        yield json.dumps(row, ensure_ascii=False) + "\n"
+        # Stored JSON passed the gate; allow_nan=False keeps anything else from being written as JSON.
+        yield json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _stream(rows: Iterable[dict], columns: list[str], fmt: str, filename: str) -> StreamingHttpResponse:

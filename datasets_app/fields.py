@@ -1,18 +1,33 @@
-"""OpaqueJSONField: user JSON stored as the exact text it arrived as.
+"""OpaqueJSONField: user JSON stored as compact JSON text, key order kept.
 
 PostgreSQL's jsonb (what Django's JSONField uses) reorders object keys; the
-API contract says user JSON comes back exactly as sent. Storing the JSON text
-keeps key order on every database, and lets `search` match on the raw text.
+API contract says user JSON comes back as sent. Storing JSON text keeps key
+order on every database, and lets `search` match on the raw text. The text is
+re-serialised, not kept verbatim: whitespace goes, and numbers and escapes
+are written as Python's json writes them (`1.50` → `1.5`, `"\\u00e9"` → `"é"`).
+
+Everything written passes the JSON gate (`jsonsafe`): no NaN, Infinity, lone
+surrogate or nesting deeper than MAX_JSON_DEPTH reaches the table.
 """
 
 import json
+from functools import cached_property
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.forms.fields import InvalidJSONInput, JSONString
+from django.utils.text import capfirst
+
+from . import jsonsafe
 
 
 class OpaqueJSONField(models.TextField):
-    description = "JSON value stored verbatim as text (key order preserved)"
+    description = "JSON value stored as compact JSON text (key order preserved)"
+
+    @cached_property
+    def _label(self) -> str:
+        return capfirst(self.verbose_name)
 
     def from_db_value(self, value, expression, connection):
         if value is None:
@@ -20,18 +35,23 @@ class OpaqueJSONField(models.TextField):
         return json.loads(value)
 
     def to_python(self, value):
-        if value is None or not isinstance(value, str):
+        # A form's JSONString is a JSON string value already decoded: decoding it
+        # again would turn the typed string "[1]" into a list.
+        if value is None or not isinstance(value, str) or isinstance(value, JSONString):
             return value
         try:
-            return json.loads(value)
+            return jsonsafe.loads_checked(value, label=self._label)
         except json.JSONDecodeError:
-            # A plain string typed in a form is a JSON string value.
+            # Text that is not JSON (set in code, or typed) is a JSON string value.
             return value
+        except jsonsafe.UnsafeJSON as exc:
+            raise ValidationError(str(exc), code="invalid") from exc
 
     def get_prep_value(self, value):
         if value is None:
             return None
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        # UnsafeJSON here is a bug in the caller: every door checks its JSON first.
+        return jsonsafe.check_json(value, label=self._label)
 
     def value_to_string(self, obj):
         return self.get_prep_value(self.value_from_object(obj))
@@ -39,11 +59,33 @@ class OpaqueJSONField(models.TextField):
     def validate(self, value, model_instance):
         super().validate(value, model_instance)
         try:
-            json.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"Not JSON-serialisable: {exc}") from exc
+            jsonsafe.check_json(value, label=self._label)
+        except jsonsafe.UnsafeJSON as exc:
+            raise ValidationError(str(exc), code="invalid") from exc
 
     def formfield(self, **kwargs):
-        from django.forms import JSONField as JSONFormField
-
         return JSONFormField(**{"required": not self.blank, **kwargs})
+
+
+class JSONFormField(forms.JSONField):
+    """Django's JSON form field, parsing through the JSON gate: a field error, never a 500."""
+
+    def __init__(self, **kwargs):
+        super().__init__(decoder=_GateDecoder, **kwargs)
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except jsonsafe.UnsafeJSON as exc:
+            raise ValidationError(str(exc), code="invalid") from exc
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except jsonsafe.UnsafeJSON:
+            return InvalidJSONInput(data)
+
+
+class _GateDecoder(json.JSONDecoder):
+    def decode(self, s, _w=None):
+        return jsonsafe.loads_checked(s, label="This value")

@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from . import services
+from . import jsonsafe, services
 from .exceptions import InvalidInput
 from .models import Dataset, DatasetItem
 
@@ -117,13 +117,13 @@ def read_csv(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, rows
 
 
-def parse_cell(cell: str) -> Any:
+def parse_cell(cell: str, *, label: str) -> Any:
     """JSON objects, arrays and numbers become JSON values; anything else stays a string."""
     text = cell.strip()
     if not text:
         return None
     if text[0] in "{[" or _NUMBER.fullmatch(text):
-        return json.loads(text)
+        return jsonsafe.loads_checked(text, label=label)
     return cell
 
 
@@ -147,9 +147,11 @@ def csv_items(text: str, mapping: dict[str, str]) -> list[tuple[int, dict]]:
             values = {}
             for i in indexes:
                 try:
-                    values[header[i]] = parse_cell(cells[i])
+                    values[header[i]] = parse_cell(cells[i], label=f"row {row_number}: column {header[i]}")
                 except json.JSONDecodeError as exc:
                     row_errors.append(f"row {row_number}: column {header[i]} is not valid JSON ({exc.msg})")
+                except jsonsafe.UnsafeJSON as exc:
+                    row_errors.append(str(exc))
             entry[field] = values.get(header[indexes[0]]) if len(indexes) == 1 else values
         input_cells = [cells[i] for i in by_field["input"]]
         if all(not cell.strip() for cell in input_cells):
@@ -178,9 +180,12 @@ def _check_entry(entry: Any, where: str) -> list[str]:
 
 def json_items(text: str) -> list[tuple[int, dict]]:
     try:
-        data = json.loads(text)
+        # NaN, Infinity and lone surrogates are refused row by row in `parse_items`.
+        data = jsonsafe.loads_depth_checked(text, label="The file")
     except json.JSONDecodeError as exc:
         raise ImportFileError("The file is not valid JSON.", [f"line {exc.lineno}: {exc.msg}"]) from exc
+    except jsonsafe.UnsafeJSON as exc:
+        raise ImportFileError("The file cannot be imported.", [str(exc)]) from exc
     if isinstance(data, dict) and isinstance(data.get("items"), list):
         data = data["items"]
     if not isinstance(data, list):
@@ -200,9 +205,12 @@ def jsonl_items(text: str) -> list[tuple[int, dict]]:
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
+            entry = jsonsafe.loads_checked(line, label=f"row {line_number}")
         except json.JSONDecodeError as exc:
             errors.append(f"row {line_number}: not valid JSON ({exc.msg})")
+            continue
+        except jsonsafe.UnsafeJSON as exc:
+            errors.append(str(exc))
             continue
         entry_errors = _check_entry(entry, f"row {line_number}")
         errors.extend(entry_errors)
@@ -224,12 +232,30 @@ def _item(entry: dict) -> dict:
 
 def parse_items(text: str, fmt: str, mapping: dict[str, str] | None = None) -> list[tuple[int, dict]]:
     if fmt == "csv":
-        return csv_items(text, mapping or {})
-    if fmt == "json":
-        return json_items(text)
-    if fmt == "jsonl":
-        return jsonl_items(text)
-    raise ImportFileError(f"Unknown format {fmt!r}; use CSV, JSON or JSONL.")
+        items = csv_items(text, mapping or {})
+    elif fmt == "json":
+        items = json_items(text)
+    elif fmt == "jsonl":
+        items = jsonl_items(text)
+    else:
+        raise ImportFileError(f"Unknown format {fmt!r}; use CSV, JSON or JSONL.")
+    errors = _unstorable(items)
+    if errors:
+        raise ImportFileError("Some rows cannot be imported.", errors[:MAX_LISTED_ERRORS])
+    return items
+
+
+def _unstorable(items: list[tuple[int, dict]]) -> list[str]:
+    """Each item field the JSON gate refuses: the gate on what will be stored, so it also
+    covers what a format builds (CSV columns joined into an object nest one level deeper)."""
+    errors = []
+    for row_number, entry in items:
+        for field, value in entry.items():
+            try:
+                jsonsafe.check_json(value, label=f"row {row_number}: {field}")
+            except jsonsafe.UnsafeJSON as exc:
+                errors.append(str(exc))
+    return errors
 
 
 def validate_items(*, dataset: Dataset, items: list[tuple[int, dict]]) -> None:

@@ -283,7 +283,16 @@ class RunChunk(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     lease_owner = models.CharField(max_length=100, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # How many times a worker claimed this chunk (a takeover counts again).
     attempts = models.PositiveIntegerField(default=0)
+    # The last job (item id, repetition) the holder announced before starting
+    # it. If the holder dies, every job up to here without a result was in
+    # flight: a takeover counts one crash against each (`crash_counts`).
+    frontier_item_id = models.UUIDField(null=True, blank=True)
+    frontier_repetition = models.PositiveIntegerField(null=True, blank=True)
+    # {"<item id>:<repetition>": crashes}: an item the worker died on three
+    # times gets that as its error instead of being run a fourth time.
+    crash_counts = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -363,3 +372,24 @@ class Trace(models.Model):
 
     def __str__(self):
         return self.trace_id
+
+
+class TraceOutbox(models.Model):
+    """Stored traces waiting for OTLP export (written only when export is on).
+
+    The row is inserted in the transaction that stores the trace, so exactly
+    the stored traces are exported; the exporter deletes it once the
+    receiver has accepted the trace.
+    """
+
+    trace = models.OneToOneField(Trace, primary_key=True, on_delete=models.CASCADE, related_name="outbox")
+    attempts = models.PositiveIntegerField(default=0)
+    # Not before this moment (backoff after a failed export).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["next_attempt_at"], name="outbox_due_idx")]
+
+    def __str__(self):
+        return f"outbox {self.trace_id}"

@@ -15,10 +15,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import schemas
 from .exceptions import InvalidInput, StateConflict
 from .models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetVersion, RunChunk
 from .runs import registry
-from .runs.tasks import enqueue_chunk
+from .runs import lifecycle
 
 UNSET: Any = object()
 MAX_CONCURRENCY_LIMIT = 256
@@ -33,13 +34,12 @@ def _schema_error_path(error: jsonschema.ValidationError) -> str:
 
 
 def check_json_schema(schema: Any, *, field: str) -> None:
-    """Reject a schema that is not itself a valid JSON Schema."""
+    """Reject a schema that is not a JSON Schema `schemas` can apply (RE2 patterns)."""
     if schema is None:
         return
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise InvalidInput(f"{field} is not a valid JSON Schema", {field: [exc.message]}) from exc
+    problem = schemas.problem(schema)
+    if problem:
+        raise InvalidInput(f"Invalid {field}: {problem}", {field: [problem]})
 
 
 def validate_item_against_schemas(
@@ -47,14 +47,18 @@ def validate_item_against_schemas(
 ) -> None:
     """Raise InvalidInput naming the failing path when an item breaks the dataset's schemas."""
     errors: dict[str, list[str]] = {}
-    for field, value, schema in (
-        ("input", input, dataset.input_schema),
-        ("expectedOutput", expected_output, dataset.output_schema),
+    for field, value, schema, schema_field in (
+        ("input", input, dataset.input_schema, "inputSchema"),
+        ("expectedOutput", expected_output, dataset.output_schema, "outputSchema"),
     ):
         if schema is None or (field == "expectedOutput" and value is None):
             continue
-        validator = jsonschema.validators.validator_for(schema)(schema)
-        for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
+        try:
+            found = schemas.iter_errors(schema, value)
+        except schemas.NotApplicable as exc:
+            errors[f"{prefix}{field}"] = [f"the dataset's {schema_field} cannot be applied: {exc}"]
+            continue
+        for error in sorted(found, key=lambda e: list(e.absolute_path)):
             path = _schema_error_path(error)
             key = f"{prefix}{field}" + (f"/{path}" if path else "")
             errors.setdefault(key, []).append(error.message)
@@ -308,13 +312,9 @@ def run_start(
     repetitions: int = 1,
     rerun_of: DatasetRun | None = None,
     user=None,
-    enqueue: bool = True,
 ) -> DatasetRun:
-    """Record a pending run, split it into chunks and enqueue them for the workers.
-
-    `enqueue=False` leaves the chunks for the caller to execute in-process
-    (the `run_dataset` command does).
-    """
+    """Record a pending run and queue its chunks for the workers, in one
+    transaction: a committed run always has its work queued."""
     scorer_ids = list(scorer_ids or [])
     errors: dict[str, list[str]] = {}
     if registry.get_target(target_type, target_id) is None:
@@ -357,12 +357,9 @@ def run_start(
             raise InvalidInput(
                 "The dataset has no items at this version", {"version": ["No items to run."]}
             )
-        RunChunk.objects.bulk_create(chunks)
         run.total_items = item_total * repetitions
         run.save(update_fields=["total_items"])
-        chunk_ids = list(run.chunks.values_list("id", flat=True))
-        if enqueue:
-            transaction.on_commit(lambda: [enqueue_chunk(chunk_id) for chunk_id in chunk_ids])
+        lifecycle.enqueue(run, chunks)
     return run
 
 
@@ -384,15 +381,8 @@ def _plan_chunks(run: DatasetRun, chunk_size: int) -> list[RunChunk]:
 
 
 def run_cancel(*, run: DatasetRun) -> DatasetRun:
-    """Stop a pending or running run: no new item starts; in-flight items are abandoned."""
-    now = timezone.now()
-    updated = DatasetRun.objects.filter(pk=run.pk, status__in=DatasetRun.ACTIVE_STATUSES).update(
-        status=DatasetRun.Status.CANCELLED, completed_at=now, updated_at=now
-    )
-    run.refresh_from_db()
-    if not updated:
-        raise StateConflict(f"The run is already {run.status}")
-    return run
+    """Stop a pending or running run (see `lifecycle.cancel_run`)."""
+    return lifecycle.cancel_run(run=run)
 
 
 def run_rerun_failed(*, run: DatasetRun, user=None) -> DatasetRun:

@@ -6,7 +6,7 @@ import json
 
 from django import forms
 
-from datasets_app import services
+from datasets_app import jsonsafe, services
 from datasets_app.exceptions import PlaygroundError
 from datasets_app.models import Dataset
 from datasets_app.runs import registry
@@ -30,7 +30,7 @@ class JSONTextField(forms.CharField):
                 raise forms.ValidationError(self.error_messages["required"], code="required")
             return None
         try:
-            return json.loads(text)
+            return jsonsafe.loads_checked(text, label="This value")
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(
                 "Not valid JSON: %(why)s (line %(line)s, column %(column)s). "
@@ -38,6 +38,8 @@ class JSONTextField(forms.CharField):
                 params={"why": exc.msg, "line": exc.lineno, "column": exc.colno},
                 code="invalid_json",
             ) from exc
+        except jsonsafe.UnsafeJSON as exc:
+            raise forms.ValidationError(str(exc), code="unsafe_json") from exc
 
     def validate(self, value):
         # Blank text was handled in to_python; {} , [] and null are values, not "empty".

@@ -36,7 +36,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
-    "django_tasks_db",
     "datasets_app",
     "playground",
 ]
@@ -137,13 +136,6 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("PLAYGROUND_MAX_BODY_BYTES", 5 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
-TASKS = {
-    "default": {
-        "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default"],
-    }
-}
-
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -173,7 +165,10 @@ SPECTACULAR_SETTINGS = {
 # Items per chunk: the unit that one worker claims (scale-out, takeover).
 PLAYGROUND_CHUNK_SIZE = int(os.environ.get("PLAYGROUND_CHUNK_SIZE", 500))
 # A chunk whose lease is not renewed for this long is taken over by another worker.
-PLAYGROUND_LEASE_SECONDS = float(os.environ.get("PLAYGROUND_LEASE_SECONDS", 30))
+# Holders renew five times per period, so a dead worker's chunks move on within it.
+PLAYGROUND_LEASE_SECONDS = float(os.environ.get("PLAYGROUND_LEASE_SECONDS", 6))
+# A worker whose event loop user code blocks this long exits (its supervisor restarts it).
+PLAYGROUND_LOOP_STALL_SECONDS = float(os.environ.get("PLAYGROUND_LOOP_STALL_SECONDS", 30))
 PLAYGROUND_DEFAULT_ITEM_TIMEOUT = float(os.environ.get("PLAYGROUND_ITEM_TIMEOUT", 60))
 PLAYGROUND_MAX_OUTPUT_BYTES = int(os.environ.get("PLAYGROUND_MAX_OUTPUT_BYTES", 1024 * 1024))
 # Retries of transient failures wait base·2^(n-1) seconds (capped), half of it jittered.
@@ -186,6 +181,8 @@ PLAYGROUND_PLUGIN_MODULES = [
 # Extra targets/scorers by dotted path: {"agent/support-bot": "myproject.bots.answer"}.
 PLAYGROUND_TARGETS = json.loads(os.environ.get("PLAYGROUND_TARGETS", "{}"))
 PLAYGROUND_SCORERS = json.loads(os.environ.get("PLAYGROUND_SCORERS", "{}"))
+# `openinference.project.name` of exported traces (the project Phoenix files them under).
+PLAYGROUND_OTEL_PROJECT = os.environ.get("PLAYGROUND_OTEL_PROJECT", "playground")
 # Where a result's trace link points; "{trace_id}" is replaced. Empty: built-in page.
 PLAYGROUND_TRACE_URL_TEMPLATE = os.environ.get("PLAYGROUND_TRACE_URL_TEMPLATE", "")
 
@@ -205,6 +202,5 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "datasets_app": {"handlers": ["console"], "level": os.environ.get("PLAYGROUND_LOG_LEVEL", "INFO")},
-        "django_tasks_db": {"handlers": ["console"], "level": "WARNING"},
     },
 }

@@ -8,7 +8,7 @@ variables, as JSON):
     PLAYGROUND_SCORERS = {"polite": "myproject.evals.polite"}
 
 or with the decorators below, in any module listed in the
-PLAYGROUND_PLUGIN_MODULES setting (imported when the catalogue is first read):
+PLAYGROUND_PLUGIN_MODULES setting (imported when Django starts):
 
     from datasets_app.runs.registry import register_target, register_scorer
 
@@ -23,14 +23,11 @@ PLAYGROUND_PLUGIN_MODULES setting (imported when the catalogue is first read):
 
 import importlib
 import inspect
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.module_loading import import_string
-
-TARGET_TYPES = ("agent", "workflow", "scorer", "http", "model", "callable")
 
 
 @dataclass(frozen=True)
@@ -49,10 +46,9 @@ class Target:
     name: str
     description: str
     func: Callable  # func(input, context) -> output | TargetOutput; may be async
-
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.func)
+    # Sync code runs in a sandbox process that a timeout can kill (see isolation.py);
+    # only built-ins that cannot hang or spin opt out.
+    isolated: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,34 +57,57 @@ class Scorer:
     name: str
     description: str
     func: Callable  # func(*, input, output, expected) -> float | {"score", "reason"}; may be async
-
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.func)
+    isolated: bool = True
 
 
 _targets: dict[tuple[str, str], Target] = {}
 _scorers: dict[str, Scorer] = {}
-_loaded = False
-_load_lock = threading.Lock()
+# Bumped on every change, so sandbox processes forked from an older catalogue are replaced.
+generation = 0
 
 
-def register_target(target_type: str, target_id: str, *, name: str | None = None, description: str = ""):
-    if target_type not in TARGET_TYPES:
-        raise ValueError(f"target_type must be one of {TARGET_TYPES}, not {target_type!r}")
+def _isolated(func: Callable, isolated: bool | None) -> bool:
+    """Async callables run on the event loop (they can be cancelled); sync ones
+    in a sandbox unless registered as safe with `isolated=False`."""
+    if inspect.iscoroutinefunction(func):
+        return False
+    return True if isolated is None else isolated
+
+
+def _changed() -> None:
+    global generation
+    generation += 1
+
+
+def register_target(
+    target_type: str, target_id: str, *, name: str | None = None, description: str = "", isolated: bool | None = None
+):
+    from ..models import DatasetRun
+
+    if target_type not in DatasetRun.TargetType.values:
+        raise ValueError(f"target_type must be one of {tuple(DatasetRun.TargetType.values)}, not {target_type!r}")
 
     def decorator(func: Callable) -> Callable:
         _targets[(target_type, target_id)] = Target(
-            target_type, target_id, name or target_id, description or (func.__doc__ or "").strip(), func
+            target_type,
+            target_id,
+            name or target_id,
+            description or (func.__doc__ or "").strip(),
+            func,
+            _isolated(func, isolated),
         )
+        _changed()
         return func
 
     return decorator
 
 
-def register_scorer(scorer_id: str, *, name: str | None = None, description: str = ""):
+def register_scorer(scorer_id: str, *, name: str | None = None, description: str = "", isolated: bool | None = None):
     def decorator(func: Callable) -> Callable:
-        _scorers[scorer_id] = Scorer(scorer_id, name or scorer_id, description or (func.__doc__ or "").strip(), func)
+        _scorers[scorer_id] = Scorer(
+            scorer_id, name or scorer_id, description or (func.__doc__ or "").strip(), func, _isolated(func, isolated)
+        )
+        _changed()
         return func
 
     return decorator
@@ -96,48 +115,41 @@ def register_scorer(scorer_id: str, *, name: str | None = None, description: str
 
 def unregister_target(target_type: str, target_id: str) -> None:
     _targets.pop((target_type, target_id), None)
+    _changed()
 
 
 def unregister_scorer(scorer_id: str) -> None:
     _scorers.pop(scorer_id, None)
+    _changed()
 
 
-def _ensure_loaded() -> None:
-    global _loaded
-    if _loaded:
-        return
-    with _load_lock:
-        if _loaded:
-            return
-        from django.conf import settings
+def load() -> None:
+    """Register the built-ins and the team's plugins; called once from
+    `DatasetsAppConfig.ready()`, so every process sees the same catalogue."""
+    from django.conf import settings
 
-        from . import scorers, targets  # noqa: F401  (registering is their import side effect)
-
-        for module in settings.PLAYGROUND_PLUGIN_MODULES:
-            importlib.import_module(module)
-        for key, path in settings.PLAYGROUND_TARGETS.items():
-            target_type, _, target_id = key.partition("/")
-            register_target(target_type, target_id)(import_string(path))
-        for scorer_id, path in settings.PLAYGROUND_SCORERS.items():
-            register_scorer(scorer_id)(import_string(path))
-        _loaded = True
+    importlib.import_module(f"{__package__}.targets")
+    importlib.import_module(f"{__package__}.scorers")
+    for module in settings.PLAYGROUND_PLUGIN_MODULES:
+        importlib.import_module(module)
+    for key, path in settings.PLAYGROUND_TARGETS.items():
+        target_type, _, target_id = key.partition("/")
+        register_target(target_type, target_id)(import_string(path))
+    for scorer_id, path in settings.PLAYGROUND_SCORERS.items():
+        register_scorer(scorer_id)(import_string(path))
 
 
 def get_target(target_type: str, target_id: str) -> Target | None:
-    _ensure_loaded()
     return _targets.get((target_type, target_id))
 
 
 def get_scorer(scorer_id: str) -> Scorer | None:
-    _ensure_loaded()
     return _scorers.get(scorer_id)
 
 
 def all_targets() -> list[Target]:
-    _ensure_loaded()
     return sorted(_targets.values(), key=lambda t: (t.target_type, t.target_id))
 
 
 def all_scorers() -> list[Scorer]:
-    _ensure_loaded()
     return sorted(_scorers.values(), key=lambda s: s.scorer_id)

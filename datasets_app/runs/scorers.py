@@ -2,15 +2,21 @@
 
 A scorer is `func(*, input, output, expected) -> float | {"score", "reason"}`
 with score in 0..1. A scorer that raises leaves `score: null` and its error;
-the other scorers of the item still run (see executor.py).
+the other scorers of the item still run (see item.py).
+
+Scorers linear in their input run inline on the worker's loop
+(`isolated=False`); the ones that can take quadratic time on a large output
+(edit distances, list matching) run in a sandbox like user code, where the
+item timeout can stop them. `regex` uses RE2, which matches in linear time.
 """
 
 import json
-import re
 from typing import Any
 
+import re2
 from django.conf import settings
 
+from .clients import openai_client
 from .registry import register_scorer
 
 
@@ -19,7 +25,14 @@ def _as_text(value: Any) -> str:
 
 
 def _autoevals_score(scorer, *, input, output, expected, **kwargs) -> dict:
-    result = scorer.eval(output=output, expected=expected, input=input, **kwargs)
+    return _as_score(scorer.eval(output=output, expected=expected, input=input, **kwargs))
+
+
+async def _autoevals_score_async(scorer, *, input, output, expected, **kwargs) -> dict:
+    return _as_score(await scorer.eval_async(output=output, expected=expected, input=input, **kwargs))
+
+
+def _as_score(result) -> dict:
     if result.error is not None:
         raise RuntimeError(str(result.error))
     reason = None
@@ -30,7 +43,7 @@ def _autoevals_score(scorer, *, input, output, expected, **kwargs) -> dict:
     return {"score": None if result.score is None else float(result.score), "reason": reason}
 
 
-@register_scorer("exact-match", name="Exact match", description="1 when output equals the expected output, else 0.")
+@register_scorer("exact-match", name="Exact match", description="1 when output equals the expected output, else 0.", isolated=False)
 def exact_match(*, input, output, expected):
     from autoevals import ExactMatch
 
@@ -44,7 +57,7 @@ def levenshtein(*, input, output, expected):
     return _autoevals_score(Levenshtein(), input=input, output=_as_text(output), expected=_as_text(expected))
 
 
-@register_scorer("numeric-diff", name="Numeric difference", description="Closeness of two numbers: 1 − |a−b| / (|a|+|b|).")
+@register_scorer("numeric-diff", name="Numeric difference", description="Closeness of two numbers: 1 − |a−b| / (|a|+|b|).", isolated=False)
 def numeric_diff(*, input, output, expected):
     from autoevals import NumericDiff
 
@@ -62,7 +75,7 @@ def json_diff(*, input, output, expected):
     return _autoevals_score(JSONDiff(), input=input, output=output, expected=expected)
 
 
-@register_scorer("valid-json", name="Valid JSON", description="1 when the output is (or parses as) JSON.")
+@register_scorer("valid-json", name="Valid JSON", description="1 when the output is (or parses as) JSON.", isolated=False)
 def valid_json(*, input, output, expected):
     from autoevals import ValidJSON
 
@@ -80,7 +93,7 @@ def list_contains(*, input, output, expected):
     )
 
 
-@register_scorer("contains", name="Contains", description="1 when the expected text occurs in the output (case-insensitive).")
+@register_scorer("contains", name="Contains", description="1 when the expected text occurs in the output (case-insensitive).", isolated=False)
 def contains(*, input, output, expected):
     if expected is None:
         raise ValueError("contains needs an expected output")
@@ -89,37 +102,31 @@ def contains(*, input, output, expected):
     return {"score": 1.0 if found else 0.0, "reason": "found" if found else f"{needle[:60]!r} not in output"}
 
 
-@register_scorer("regex", name="Regex match", description="1 when the output matches the expected output read as a regular expression.")
+@register_scorer("regex", name="Regex match", description="1 when the output matches the expected output read as a regular expression.", isolated=False)
 def regex(*, input, output, expected):
     if not isinstance(expected, str):
         raise ValueError("regex needs the expected output to be a pattern string")
     try:
-        pattern = re.compile(expected)
-    except re.error as exc:
-        raise ValueError(f"invalid pattern {expected!r}: {exc}") from exc
+        pattern = re2.compile(expected)
+    except re2.error as exc:
+        raise ValueError(f"pattern {expected[:200]!r} is not supported (RE2 syntax, no backreferences or lookaround): {exc}") from exc
     matched = pattern.search(_as_text(output)) is not None
     return {"score": 1.0 if matched else 0.0, "reason": "matched" if matched else "no match"}
 
 
-def _judge_client():
-    from .targets import openai_client
-
-    return openai_client()
-
-
 @register_scorer("factuality", name="Factuality (LLM judge)", description="autoevals Factuality: is the output consistent with the expected answer?")
-def factuality(*, input, output, expected):
+async def factuality(*, input, output, expected):
     from autoevals import Factuality
 
-    judge = Factuality(client=_judge_client(), model=settings.OPENAI_MODEL)
-    return _autoevals_score(judge, input=_as_text(input), output=_as_text(output), expected=_as_text(expected))
+    judge = Factuality(client=openai_client(), model=settings.OPENAI_MODEL)
+    return await _autoevals_score_async(judge, input=_as_text(input), output=_as_text(output), expected=_as_text(expected))
 
 
 @register_scorer("closed-qa", name="Closed QA (LLM judge)", description="autoevals ClosedQA: does the output answer the input per the expected criteria?")
-def closed_qa(*, input, output, expected):
+async def closed_qa(*, input, output, expected):
     from autoevals import ClosedQA
 
-    judge = ClosedQA(client=_judge_client(), model=settings.OPENAI_MODEL)
-    return _autoevals_score(
+    judge = ClosedQA(client=openai_client(), model=settings.OPENAI_MODEL)
+    return await _autoevals_score_async(
         judge, input=_as_text(input), output=_as_text(output), expected=None, criteria=_as_text(expected)
     )

@@ -4,8 +4,13 @@ OpenAI-compatible model targets configured from settings/environment.
 A target is `func(input, context) -> output` (sync or async); raising marks
 the item failed with the exception's message. Raise `TransientError` (or let
 a timeout, connection error, HTTP 429/5xx happen) for failures worth retrying.
+
+The built-ins are async (they share the worker's connection pools and are
+cancelled for real), except the sleeper, which is sync on purpose: it shows
+a hung sync call being stopped at its timeout.
 """
 
+import asyncio
 import json
 import re
 import time
@@ -14,11 +19,11 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from .clients import http_client, openai_client
+from .errors import TransientError
 from .registry import TargetOutput, register_target
 
-
-class TransientError(Exception):
-    """A failure that may go away on retry (rate limit, 5xx, dropped connection)."""
+__all__ = ["TransientError"]
 
 
 def _text_of(value: Any) -> str:
@@ -32,14 +37,14 @@ def _text_of(value: Any) -> str:
 
 
 @register_target("workflow", "echo", name="Echo workflow", description="Returns the item's input unchanged.")
-def echo(input, context):
+async def echo(input, context):
     return input
 
 
 @register_target(
     "workflow", "uppercase", name="Uppercase workflow", description="Returns the input's text in upper case."
 )
-def uppercase(input, context):
+async def uppercase(input, context):
     return _text_of(input).upper()
 
 
@@ -65,11 +70,11 @@ KEYWORD_ANSWERS = {
         "default 300 ms), so a run is slow enough to watch."
     ),
 )
-def keyword_agent(input, context):
+async def keyword_agent(input, context):
     delay_ms = 300
     if isinstance(context, dict) and isinstance(context.get("delayMs"), (int, float)):
         delay_ms = max(0, min(float(context["delayMs"]), 60_000))
-    time.sleep(delay_ms / 1000)
+    await asyncio.sleep(delay_ms / 1000)
     question = _text_of(input).lower()
     for keyword, answer in KEYWORD_ANSWERS.items():
         if keyword in question:
@@ -83,7 +88,7 @@ def keyword_agent(input, context):
     name="Fails on 'fail'",
     description="Echoes the input, but raises an error when the input mentions 'fail'.",
 )
-def fail_on_keyword(input, context):
+async def fail_on_keyword(input, context):
     if "fail" in _text_of(input).lower():
         raise RuntimeError(f"refusing input that mentions 'fail': {_text_of(input)[:80]}")
     return input
@@ -119,11 +124,11 @@ def _http_headers() -> dict:
     name="HTTP endpoint",
     description="POSTs the item input as JSON to HTTP_TARGET_URL; the JSON reply is the output.",
 )
-def http_endpoint(input, context):
+async def http_endpoint(input, context):
     if not settings.HTTP_TARGET_URL:
         raise RuntimeError("HTTP_TARGET_URL is not set")
     try:
-        response = httpx.post(settings.HTTP_TARGET_URL, json=input, headers=_http_headers(), timeout=60)
+        response = await http_client().post(settings.HTTP_TARGET_URL, json=input, headers=_http_headers())
     except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.TimeoutException) as exc:
         raise TransientError(f"{type(exc).__name__}: {exc}") from exc
     if response.status_code >= 300:
@@ -139,17 +144,6 @@ def http_endpoint(input, context):
 
 
 # ---- OpenAI-compatible chat model ------------------------------------------------
-
-
-def openai_client():
-    import openai
-
-    return openai.OpenAI(
-        base_url=settings.OPENAI_BASE_URL or None,
-        api_key=settings.OPENAI_API_KEY or "not-needed",
-        max_retries=0,  # the run engine owns retries and counts them
-        timeout=120,
-    )
 
 
 def chat_messages(input, context) -> list[dict]:
@@ -168,11 +162,11 @@ def chat_messages(input, context) -> list[dict]:
     name="Chat model (OpenAI-compatible)",
     description="Sends the input to OPENAI_MODEL at OPENAI_BASE_URL (OpenAI, vLLM, Ollama, LM Studio).",
 )
-def chat_model(input, context):
+async def chat_model(input, context):
     import openai
 
     try:
-        completion = openai_client().chat.completions.create(
+        completion = await openai_client().chat.completions.create(
             model=settings.OPENAI_MODEL, messages=chat_messages(input, context)
         )
     except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError) as exc:

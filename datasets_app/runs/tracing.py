@@ -1,12 +1,14 @@
 """Tracing: every item execution is one OpenTelemetry trace.
 
-Finished spans are collected in memory per trace and handed to the executor,
+Finished spans are collected in memory per trace and handed to the engine,
 which stores them with the item's result in the same transaction (so a
-result never points at a trace that was lost). When the standard
-OTEL_EXPORTER_OTLP_ENDPOINT is set, spans are also exported over OTLP/HTTP so
-a team can follow the link into its own tracing tool.
+result never points at a trace that was lost, and an abandoned attempt
+leaves no trace anywhere). When the standard OTEL_EXPORTER_OTLP_ENDPOINT is
+set, the stored traces are exported over OTLP/HTTP from an outbox
+(`export.py`), so a team can follow the link into its own tracing tool.
 """
 
+import json
 import os
 import threading
 from collections import defaultdict
@@ -69,18 +71,54 @@ def _build_provider() -> tuple[TracerProvider, SpanCollector]:
     provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", TRACER_NAME)}))
     collector = SpanCollector()
     provider.add_span_processor(collector)
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider, collector
 
 
 # A provider of our own rather than the global one: the stored spans must not
-# depend on what else the process configured, and vice versa.
+# depend on what else the process configured, and vice versa. Nothing is
+# exported live: export.py sends what was stored, from an outbox.
 provider, collector = _build_provider()
 tracer = provider.get_tracer(TRACER_NAME)
+
+# OpenInference conventions, so Phoenix and Langfuse show kinds, inputs and outputs.
+SPAN_KIND = "openinference.span.kind"
+MAX_VALUE_CHARS = 8_000  # input.value / output.value are previews, not copies
+
+
+def preview_json(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+def io_attributes(prefix: str, value) -> dict:
+    """`input.value`/`output.value` with their MIME type."""
+    is_text = isinstance(value, str)
+    return {
+        f"{prefix}.value": preview_json(value),
+        f"{prefix}.mime_type": "text/plain" if is_text else "application/json",
+    }
+
+
+def target_span_kind(target_type: str) -> str:
+    return {"model": "LLM", "agent": "AGENT"}.get(target_type, "CHAIN")
+
+
+def usage_attributes(usage: dict | None, model: str | None = None) -> dict:
+    """Token usage as OpenInference (`llm.*`) and OpenTelemetry GenAI (`gen_ai.*`) attributes."""
+    attributes: dict = {}
+    if model:
+        attributes["llm.model_name"] = model
+    for ours, openinference, gen_ai in (
+        ("promptTokens", "llm.token_count.prompt", "gen_ai.usage.input_tokens"),
+        ("completionTokens", "llm.token_count.completion", "gen_ai.usage.output_tokens"),
+        ("totalTokens", "llm.token_count.total", None),
+    ):
+        value = (usage or {}).get(ours)
+        if isinstance(value, int):
+            attributes[openinference] = value
+            if gen_ai:
+                attributes[gen_ai] = value
+    return attributes
 
 
 def trace_id_hex(span: trace.Span) -> str:

@@ -1,11 +1,11 @@
 """Shared fixtures: users, logged-in clients, dataset factories, a real worker."""
 
 import pytest
-from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from datasets_app import services
 from datasets_app.models import DatasetRun
+from datasets_app.runs.worker import Worker
 
 
 @pytest.fixture
@@ -51,8 +51,8 @@ def capitals(make_dataset):
 
 
 def drain_worker() -> None:
-    """Run the real django-tasks-db worker in-process until the queue is empty."""
-    call_command("db_worker", batch=True, interval=0, startup_delay=False, verbosity=0)
+    """Run the real worker in this process until no work is left."""
+    Worker(until_idle=True).run()
 
 
 @pytest.fixture

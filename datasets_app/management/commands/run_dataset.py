@@ -3,7 +3,7 @@
     manage.py run_dataset "Capitals" --target agent/keyword-agent \
         --scorer exact-match --scorer contains --concurrency 8 --fail-under 0.8
 
-Executes in this process (no worker needed), shows a progress bar, prints a
+Executes in this process (no worker needed, though running workers help), shows a progress bar, prints a
 summary table and exits 1 when any scorer's mean is under --fail-under, or
 when the run failed — usable as a CI gate.
 """
@@ -20,7 +20,7 @@ from datasets_app.exceptions import PlaygroundError
 from datasets_app.models import Dataset, DatasetRun
 from datasets_app.runs import registry
 from datasets_app.runs.summary import RunSummary, summarize_run
-from datasets_app.runs.tasks import WORKER_ID, run_chunk
+from datasets_app.runs.worker import Worker
 
 
 class Command(BaseCommand):
@@ -52,7 +52,6 @@ class Command(BaseCommand):
                 item_timeout=options["timeout"],
                 max_retries=options["retries"],
                 repetitions=options["repetitions"],
-                enqueue=False,
             )
         except PlaygroundError as exc:
             raise CommandError(f"{exc.message}: {exc.errors}") from exc
@@ -61,8 +60,8 @@ class Command(BaseCommand):
         done = threading.Event()
         progress = threading.Thread(target=self._show_progress, args=(run.pk, done), daemon=True)
         progress.start()
-        for chunk_id in run.chunks.order_by("index").values_list("id", flat=True):
-            run_chunk(chunk_id=chunk_id, worker_id=WORKER_ID)
+        # This process works on the run itself; running workers may share it.
+        Worker(until_idle=True, run_id=run.pk).run()
         done.set()
         progress.join()
 

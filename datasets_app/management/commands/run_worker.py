@@ -1,49 +1,72 @@
-"""`manage.py run_worker`: django-tasks-db's db_worker plus a lease reaper.
+"""`manage.py run_worker`: the process that executes runs.
 
-The reaper thread re-enqueues chunks whose worker died (kill -9, lost
-machine), so a run never stays `running` with nobody working on it while at
-least one worker is alive. All db_worker options apply.
+One worker process is one event loop (`datasets_app/runs/worker.py`). With
+`--processes N` this command is instead a supervisor: it starts N worker
+processes and starts a fresh one whenever one dies (a crash, kill -9, a
+stalled event loop), so `make run` and a Procfile line keep working through
+anything user code does. SIGTERM (or Ctrl-C) drains: stop claiming, finish or
+release every chunk, exit.
 """
 
 import logging
-import threading
+import signal
+import subprocess
+import sys
+import time
 
-from django.conf import settings
-from django.db import close_old_connections, connection
-from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
+from django.core.management.base import BaseCommand
 
-from datasets_app.runs.tasks import reap_expired_chunks
+from datasets_app.runs.worker import Worker
 
 logger = logging.getLogger("datasets_app.worker")
 
+RESTART_BACKOFF_MAX = 10.0  # seconds between restarts of a worker that keeps dying at once
 
-class Command(DbWorkerCommand):
-    help = "Run the background worker that executes dataset runs (db_worker + lease reaper)."
+
+class Command(BaseCommand):
+    help = "Run the background worker that executes dataset runs."
 
     def add_arguments(self, parser):
-        super().add_arguments(parser)
-        # db_worker reloads on code changes when DEBUG is on, by running the
-        # worker in a child process; a supervisor (or a test) that kills the
-        # worker would then kill only the parent and orphan the child.
-        parser.set_defaults(reload=False)
+        parser.add_argument("--processes", type=int, default=0,
+                            help="Supervise this many worker processes, restarting any that dies")
+        parser.add_argument("--worker-id", default=None, help="Name in chunk leases (default: host:pid:random)")
+        parser.add_argument("--batch", action="store_true", help="Exit when there is no work left")
 
     def handle(self, *args, **options):
-        stop = threading.Event()
-        reaper = threading.Thread(target=self._reap_forever, args=(stop,), daemon=True, name="lease-reaper")
-        reaper.start()
-        try:
-            return super().handle(*args, **options)
-        finally:
-            stop.set()
+        if options["processes"]:
+            return self._supervise(options["processes"])
+        Worker(worker_id=options["worker_id"], until_idle=options["batch"], handle_signals=True).run()
 
-    @staticmethod
-    def _reap_forever(stop: threading.Event) -> None:
-        interval = max(0.5, settings.PLAYGROUND_LEASE_SECONDS / 3)
-        while not stop.wait(interval):
-            try:
-                close_old_connections()
-                reap_expired_chunks()
-            except Exception:  # noqa: BLE001 — a busy database must not kill the reaper
-                logger.exception("Lease reaper failed; trying again in %.1f s", interval)
-            finally:
-                connection.close()
+    def _supervise(self, count: int) -> None:
+        command = [sys.executable, sys.argv[0], "run_worker", "--skip-checks"]
+        processes: dict[int, subprocess.Popen] = {}
+        started: dict[int, float] = {}
+        backoff: dict[int, float] = {}
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+            for process in processes.values():
+                process.send_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        for slot in range(count):
+            processes[slot], started[slot] = subprocess.Popen(command), time.monotonic()
+        while processes:
+            time.sleep(0.2)
+            for slot, process in list(processes.items()):
+                code = process.poll()
+                if code is None:
+                    continue
+                if stopping:
+                    del processes[slot]
+                    continue
+                # Quick deaths back off, so a broken setup does not spin.
+                quick = time.monotonic() - started[slot] < 5
+                backoff[slot] = min(RESTART_BACKOFF_MAX, backoff.get(slot, 0.5) * 2) if quick else 0.5
+                logger.warning("Worker process %s exited with %s; restarting in %.1f s", process.pid, code,
+                               backoff[slot])
+                time.sleep(backoff[slot])
+                processes[slot], started[slot] = subprocess.Popen(command), time.monotonic()

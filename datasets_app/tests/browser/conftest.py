@@ -89,7 +89,7 @@ class Worker:
     def __init__(self):
         self.log = tempfile.NamedTemporaryFile(prefix="browser-worker-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "run_worker", "--skip-checks", "--interval", "0.1"],
+            [sys.executable, "manage.py", "run_worker", "--skip-checks"],
             cwd=REPO_ROOT,
             env=_worker_env(),
             stdout=self.log,

@@ -285,8 +285,7 @@ def test_result_detail_shows_everything(browser_client, capitals):
     assert reverse("trace-detail", args=["b" * 32]) in html
 
 
-def test_start_run_redirects_to_the_new_run(browser_client, capitals, monkeypatch):
-    monkeypatch.setattr("datasets_app.runs.tasks.enqueue_chunk", lambda chunk_id: None, raising=False)
+def test_start_run_redirects_to_the_new_run(browser_client, capitals):
     response = browser_client.post(
         reverse("run-start", args=[capitals.id]),
         {"target": "workflow:echo", "version": capitals.version, "max_concurrency": 2, "max_retries": 0, "repetitions": 1},

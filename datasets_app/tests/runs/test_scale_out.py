@@ -29,11 +29,12 @@ def start_worker(name: str) -> subprocess.Popen:
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "PLAYGROUND_LEASE_SECONDS": "2",
+        "PLAYGROUND_PLUGIN_MODULES": "datasets_app.tests.runs.plugins",
         "PLAYGROUND_LOG_LEVEL": "WARNING",
         "PGAPPNAME": f"test-worker-{name}",  # lets the test see when the worker is connected
     }
     return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--skip-checks", "--interval", "0.1", "--worker-id", name],
+        [sys.executable, "manage.py", "run_worker", "--skip-checks", "--worker-id", name],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -119,7 +120,7 @@ def test_a_killed_worker_loses_nothing(start_run):
     try:
         wait_until_connected("victim", "survivor")
         run = start_run()
-        held_by_victim = RunChunk.objects.filter(run=run, status="running", lease_owner__contains=f":{victim.pid}:")
+        held_by_victim = RunChunk.objects.filter(run=run, status="running", lease_owner="victim")
         assert wait_for(lambda: held_by_victim.exists() and run.results.count() >= 30)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
@@ -151,3 +152,71 @@ def test_a_run_survives_all_its_workers_dying(start_run):
     run.refresh_from_db()
     assert run.status == "completed"
     assert_every_item_exactly_once(run, 300)
+
+
+def test_workers_survive_their_database_connections_being_terminated(start_run):
+    workers = [start_worker("a"), start_worker("b")]
+    try:
+        wait_until_connected("a", "b")
+        run = start_run()
+        assert wait_for(lambda: run.results.count() >= 30)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'test-worker-%%' AND datname = current_database()"
+            )
+            assert cursor.rowcount >= 2
+        assert wait_for(lambda: DatasetRun.objects.get(pk=run.pk).is_terminal)
+        assert all(worker.poll() is None for worker in workers), "a worker exited on a database error"
+    finally:
+        stop(workers)
+    run.refresh_from_db()
+    assert run.status == "completed"
+    assert_every_item_exactly_once(run, 300)
+
+
+def test_repeated_kills_lose_and_repeat_nothing(start_run):
+    """kill -9 of whichever worker holds chunks, again and again: every item
+    ends with exactly one result and none is failed for crashing."""
+    names = iter(f"w{i}" for i in range(100))
+    workers = {name: start_worker(name) for name in (next(names), next(names))}
+    try:
+        wait_until_connected(*workers)
+        run = start_run()
+        for _ in range(4):
+            done = run.results.count()
+            assert wait_for(lambda: run.results.count() >= done + 20 or DatasetRun.objects.get(pk=run.pk).is_terminal)
+            holder = RunChunk.objects.filter(run=run, status="running").values_list("lease_owner", flat=True).first()
+            if holder not in workers:
+                break
+            workers[holder].send_signal(signal.SIGKILL)
+            workers.pop(holder).wait()
+            replacement = next(names)
+            workers[replacement] = start_worker(replacement)
+        assert wait_for(lambda: DatasetRun.objects.get(pk=run.pk).is_terminal)
+    finally:
+        stop(list(workers.values()))
+    run.refresh_from_db()
+    assert run.status == "completed"
+    assert_every_item_exactly_once(run, 300)
+    assert not run.results.filter(error__isnull=False).exists()
+
+
+def test_a_result_the_database_refuses_fails_only_its_item(make_dataset, run_worker):
+    """PostgreSQL's jsonb cannot hold a NUL character: the scorer reason that
+    carries one is refused, and only that item records the refusal."""
+    from datasets_app.runs import registry
+
+    def nul_reason(*, input, output, expected):
+        return {"score": 1.0, "reason": "bad\x00byte" if input == "nul" else "fine"}
+
+    registry.register_scorer("nul-reason")(nul_reason)
+    try:
+        dataset = make_dataset(items=[{"input": "nul"}] + [{"input": f"ok {i}"} for i in range(9)])
+        run = services.run_start(dataset=dataset, target_type="workflow", target_id="echo", scorer_ids=["nul-reason"])
+        run = run_worker(run.id)
+    finally:
+        registry.unregister_scorer("nul-reason")
+    assert run.status == "completed"
+    assert (run.succeeded_count, run.failed_count) == (9, 1)
+    assert run.results.get(input="nul").error == "The database refused this item's result"

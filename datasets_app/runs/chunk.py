@@ -1,0 +1,205 @@
+"""Run one claimed chunk inside a worker: start its items in order under the
+run's concurrency limit, hand each outcome to the worker's writer, close the
+chunk when every outcome is stored.
+
+Before items start, the chunk announces how far it has gone (`frontier`):
+if this worker dies, the next holder counts one crash against each announced
+item that has no result. An item with two crashes runs alone, so that a
+third crash is its own; at three it is failed without running again.
+"""
+
+import asyncio
+import logging
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from . import lifecycle, registry
+from .isolation import pool
+from .item import ItemExecutor, Job, Outcome
+from .lifecycle import MAX_ITEM_CRASHES, Claim, Written
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+logger = logging.getLogger(__name__)
+
+ANNOUNCE_AHEAD = 64  # jobs announced per frontier write (and at least 2 × concurrency)
+DRAIN_GRACE = 10.0  # seconds in-flight items get to finish when the worker shuts down
+
+
+class Stop(Enum):
+    RUN_FINISHED = "the run is no longer running"  # cancelled, or failed elsewhere
+    LEASE_LOST = "another worker took the chunk over"
+    SHUTDOWN = "the worker is shutting down"
+
+
+class ChunkRunner:
+    def __init__(self, worker: "Worker", claim: Claim):
+        self.worker = worker
+        self.chunk = claim.chunk
+        self.run = claim.run
+        self.feeding = True
+        self.stopped: Stop | None = None
+        self.tasks: set[asyncio.Task] = set()
+        self.unwritten = 0
+        self.idle = asyncio.Event()  # nothing in flight and nothing waiting to be written
+        self.idle.set()
+        self.announced = -1
+        self.announcing: asyncio.Task | None = None
+
+    @property
+    def discarding(self) -> bool:
+        """Outcomes are dropped, not written: the fence would refuse them anyway."""
+        return self.stopped in (Stop.RUN_FINISHED, Stop.LEASE_LOST)
+
+    def stop(self, reason: Stop) -> None:
+        if self.stopped is not None and self.stopped is not Stop.SHUTDOWN:
+            return
+        self.stopped = reason
+        if reason is not Stop.SHUTDOWN:
+            logger.info("Chunk %s of run %s stops: %s", self.chunk.index, self.run.id, reason.value)
+            for task in self.tasks:
+                task.cancel()
+
+    # -- the chunk from claim to close ------------------------------------------------
+
+    async def execute(self) -> None:
+        try:
+            await self._feed()
+        finally:
+            self.feeding = False
+            self.worker.wake.set()
+        await self._settle()
+        if self.stopped is None:
+            await self.worker.db(lifecycle.finish_chunk, chunk_id=self.chunk.pk, run_id=self.run.pk,
+                                 worker_id=self.worker.worker_id)
+        elif self.stopped is Stop.SHUTDOWN:
+            await self.worker.db(lifecycle.release_chunk, chunk_id=self.chunk.pk, worker_id=self.worker.worker_id)
+
+    async def _feed(self) -> None:
+        run = self.run
+        target = registry.get_target(run.target_type, run.target_id)
+        scorers = [registry.get_scorer(s) for s in run.scorer_ids]
+        if target is None or None in scorers:
+            missing = [] if target else [f"{run.target_type}/{run.target_id}"]
+            missing += [s for s, found in zip(run.scorer_ids, scorers, strict=True) if found is None]
+            await self.worker.db(lifecycle.fail_run, run_id=run.pk,
+                                 message=f"Not registered in this worker: {', '.join(missing)}")
+            self.stopped = Stop.RUN_FINISHED
+            return
+        jobs, done = await self.worker.db(self._load_jobs)
+        self.jobs = [job for job in jobs if (job.item_id, job.repetition) not in done]
+        executor = ItemExecutor(
+            run_id=run.pk, dataset_id=run.dataset_id, target=target, scorers=scorers,  # type: ignore[arg-type]
+            timeout=run.item_timeout or settings.PLAYGROUND_DEFAULT_ITEM_TIMEOUT, max_retries=run.max_retries,
+        )
+        if target.isolated or any(s.isolated for s in scorers):  # type: ignore[union-attr]
+            pool.prewarm(min(run.max_concurrency, len(self.jobs)))
+        slots = self.worker.run_slots(run)
+        for index, job in enumerate(self.jobs):
+            if self.stopped:
+                return
+            crashes = self.chunk.crash_counts.get(job.key, 0)
+            if crashes >= MAX_ITEM_CRASHES:
+                message = f"The worker crashed {crashes} times while running this item; it was not run again"
+                self._submit(Outcome.failed_without_running(job, message))
+                continue
+            alone = crashes == MAX_ITEM_CRASHES - 1
+            if alone:
+                await self._wait_until_idle()
+            if not await self._announce_through(index, alone=alone):
+                return
+            await slots.acquire()
+            if self.stopped:
+                slots.release()
+                return
+            task = asyncio.create_task(self._execute(executor, job, slots))
+            self.tasks.add(task)
+            self.idle.clear()
+            if alone:
+                await asyncio.wait({task})
+
+    def _load_jobs(self) -> tuple[list[Job], set]:
+        return lifecycle.chunk_jobs(self.chunk), lifecycle.finished_jobs(self.chunk)
+
+    async def _execute(self, executor: ItemExecutor, job: Job, slots: asyncio.Semaphore) -> None:
+        outcome = None
+        try:
+            outcome = await executor.execute(job)
+        except asyncio.CancelledError:
+            pass  # abandoned: nothing is written for it
+        except Exception as exc:  # an engine bug: recorded on its item, the chunk goes on
+            logger.exception("Item %s crashed its executor", job.item_id)
+            outcome = Outcome.failed_without_running(job, f"Internal error: {exc}")
+        finally:
+            slots.release()
+            if outcome is not None:
+                self._submit(outcome)
+            self.tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._check_idle()
+
+    def _submit(self, outcome: Outcome) -> None:
+        if self.discarding:
+            return
+        self.unwritten += 1
+        self.idle.clear()
+        self.worker.write_queue.put_nowait((self, outcome))
+
+    def acknowledge(self, count: int, written: Written | None) -> None:
+        """The writer stored (or dropped) `count` of this chunk's outcomes."""
+        self.unwritten -= count
+        if written is Written.LEASE_LOST:
+            self.stop(Stop.LEASE_LOST)
+        elif written is Written.RUN_FINISHED:
+            self.stop(Stop.RUN_FINISHED)
+        self._check_idle()
+
+    def _check_idle(self) -> None:
+        if not self.tasks and self.unwritten == 0:
+            self.idle.set()
+
+    async def _wait_until_idle(self) -> None:
+        while self.tasks or self.unwritten:
+            self.idle.clear()
+            await self.idle.wait()
+
+    async def _settle(self) -> None:
+        """Wait for in-flight items and their writes; a shutdown gives them a grace period."""
+        if self.stopped is Stop.SHUTDOWN and self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=DRAIN_GRACE)
+            for task in self.tasks:
+                task.cancel()
+        await self._wait_until_idle()
+        if self.announcing is not None:
+            await asyncio.wait({self.announcing})
+
+    # -- crash accounting -------------------------------------------------------------------
+
+    async def _announce_through(self, index: int, *, alone: bool) -> bool:
+        """Make sure job `index` is covered by the announced frontier before it
+        starts, announcing the next window in the background ahead of need.
+        An item running alone is announced exactly. False when the lease is gone."""
+        if self.announcing is not None and (index > self.announced or alone or self.announcing.done()):
+            await asyncio.wait({self.announcing})
+            self.announcing = None
+        window = max(ANNOUNCE_AHEAD, 2 * self.run.max_concurrency)
+        if alone:
+            await self._announce(index)
+            self.announced = index  # the next job announces a fresh window
+        elif index > self.announced:
+            await self._announce(min(index + window, len(self.jobs)) - 1)
+        elif self.announcing is None and index > self.announced - window // 2 and self.announced < len(self.jobs) - 1:
+            self.announcing = asyncio.create_task(self._announce(min(self.announced + 1 + window, len(self.jobs)) - 1))
+        return not self.stopped
+
+    async def _announce(self, through: int) -> None:
+        held = await self.worker.db(
+            lifecycle.announce, chunk_id=self.chunk.pk, worker_id=self.worker.worker_id,
+            through=self.jobs[through], control=True,
+        )
+        if held:
+            self.announced = max(self.announced, through)
+        else:
+            self.stop(Stop.LEASE_LOST)

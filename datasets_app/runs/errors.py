@@ -1,0 +1,53 @@
+"""How a failed call is classified and reported on its item."""
+
+import httpx
+import openai
+
+
+class TransientError(Exception):
+    """A failure that may go away on retry (rate limit, 5xx, dropped connection)."""
+
+
+class AttemptTimeout(TransientError):
+    """An attempt that overran the run's item timeout."""
+
+
+TRANSIENT_TYPES = (
+    TransientError,
+    TimeoutError,
+    ConnectionError,
+    httpx.TransportError,
+    openai.APIConnectionError,
+    openai.RateLimitError,
+    openai.InternalServerError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: timeouts, dropped connections, rate limits, 5xx."""
+    from .isolation import RemoteError
+
+    if isinstance(exc, RemoteError):
+        return exc.transient
+    return isinstance(exc, TRANSIENT_TYPES)
+
+
+# Their message says it all; any other type is named before its message.
+PLAIN_MESSAGES = {"TransientError", "AttemptTimeout", "RuntimeError", "SandboxDied", "UnsafeJSON"}
+
+
+def error_message(exc: BaseException) -> str:
+    """The text stored as the item's (or scorer's) error: the exception's
+    message, prefixed with its type unless the type says nothing more."""
+    from .isolation import RemoteError
+
+    if isinstance(exc, RemoteError):
+        type_name = exc.type_name
+    else:
+        type_name = type(exc).__name__
+    text = str(exc)
+    if not text:
+        return type_name
+    if type_name not in PLAIN_MESSAGES:
+        text = f"{type_name}: {text}"
+    return text[:2000]

@@ -1,0 +1,265 @@
+"""Execute one item: target attempts with timeout and retries, then scorers,
+all in one trace. Returns an `Outcome` for the writer; never raises for
+anything the user's code does.
+
+Async callables are awaited on the worker's event loop under the attempt's
+timeout, so a timeout, a cancel or a lost lease really cancels them. Sync callables run in a sandbox process (`isolation.py`) that is killed
+at the same moments. Only built-ins registered with `isolated=False` (cheap
+code that cannot hang) run inline.
+"""
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from ..jsonsafe import UnsafeJSON, check_json
+from .errors import AttemptTimeout, error_message, is_transient
+from .isolation import pool
+from .registry import Scorer, Target, TargetOutput
+from .tracing import SPAN_KIND, collector, io_attributes, target_span_kind, trace_id_hex, tracer, usage_attributes
+
+logger = logging.getLogger(__name__)
+
+CANCEL_GRACE = 2.0  # seconds a timed-out async call gets to honour its cancellation
+
+
+def time_ordered_uuid() -> uuid.UUID:
+    """A UUIDv7: result rows are inserted in id order, so index pages fill
+    at the end instead of at random (Python 3.14 has uuid.uuid7)."""
+    value = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+@dataclass
+class Job:
+    item_id: uuid.UUID
+    item_version: int
+    repetition: int
+    input: Any
+    expected_output: Any
+    context: Any
+
+    @property
+    def key(self) -> str:
+        """How `RunChunk.crash_counts` names this job."""
+        return f"{self.item_id}:{self.repetition}"
+
+
+@dataclass
+class Outcome:
+    job: Job
+    result_id: uuid.UUID = field(default_factory=time_ordered_uuid)
+    output: Any = None
+    error: str | None = None
+    usage: dict | None = None
+    scores: list = field(default_factory=list)
+    retry_count: int = 0
+    latency_ms: float = 0.0
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    trace_id: str | None = None
+    spans: list = field(default_factory=list)
+
+    @classmethod
+    def failed_without_running(cls, job: Job, error: str) -> "Outcome":
+        now = datetime.now(tz=UTC)
+        return cls(job=job, error=error, started_at=now, completed_at=now)
+
+
+def backoff_delay(retry: int) -> float:
+    """Exponential backoff with full jitter: base·2^(retry-1), half fixed, half random."""
+    base = settings.PLAYGROUND_RETRY_BASE_DELAY * (2 ** (retry - 1))
+    capped = min(base, settings.PLAYGROUND_RETRY_MAX_DELAY)
+    return capped / 2 + random.uniform(0, capped / 2)
+
+
+def _normalise_score(value: Any) -> tuple[float | None, str | None]:
+    if isinstance(value, dict):
+        score, reason = value.get("score"), value.get("reason")
+    else:
+        score, reason = value, None
+    if score is None:
+        return None, None if reason is None else str(reason)[:2000]
+    if isinstance(score, bool):
+        score = float(score)
+    if not isinstance(score, (int, float)) or not (0 <= score <= 1):
+        raise ValueError(f"score must be a number in 0..1, got {score!r}")
+    return float(score), None if reason is None else str(reason)[:2000]
+
+
+def _being_cancelled() -> bool:
+    """True when our own task is being cancelled (cancel, lost lease, shutdown),
+    as opposed to user code raising CancelledError of its own."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class ItemExecutor:
+    """Everything a run's items share: the target, scorers and limits."""
+
+    def __init__(self, *, run_id: uuid.UUID, dataset_id: uuid.UUID, target: Target, scorers: list[Scorer],
+                 timeout: float, max_retries: int):
+        self.run_id = run_id
+        self.dataset_id = dataset_id
+        self.target = target
+        self.scorers = scorers
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.target_kind = target_span_kind(target.target_type)
+
+    async def execute(self, job: Job) -> Outcome:
+        """The item's outcome. Cancelling the calling task abandons the item:
+        its calls are cancelled or killed and its spans dropped."""
+        first_started = time.time()
+        outcome = Outcome(job=job, started_at=datetime.fromtimestamp(first_started, tz=UTC))
+        root = tracer.start_span("run item", start_time=time.time_ns(), attributes=self._root_attributes(job))
+        outcome.trace_id = trace_id_hex(root)
+        try:
+            parent = trace.set_span_in_context(root)
+            finished = await self._run_target(job, outcome, parent)
+            outcome.retry_count = max(0, outcome.retry_count)
+            outcome.latency_ms = round((finished - first_started) * 1000, 3)
+            outcome.completed_at = datetime.fromtimestamp(finished, tz=UTC)
+            if outcome.error is None:
+                outcome.scores = [await self._run_scorer(scorer, job, outcome.output, parent) for scorer in self.scorers]
+            self._end_root(root, outcome)
+        except BaseException:
+            root.end()
+            collector.take(int(outcome.trace_id, 16))  # an abandoned item leaves no spans
+            raise
+        outcome.spans = collector.take(int(outcome.trace_id, 16))
+        return outcome
+
+    def _root_attributes(self, job: Job) -> dict:
+        metadata = {"runId": str(self.run_id), "datasetId": str(self.dataset_id), "itemId": str(job.item_id),
+                    "itemVersion": job.item_version, "repetition": job.repetition}
+        return {
+            SPAN_KIND: "CHAIN",
+            **io_attributes("input", job.input),
+            "metadata": check_json(metadata, label="metadata"),
+            "playground.run_id": str(self.run_id),
+            "playground.dataset_id": str(self.dataset_id),
+            "playground.target": f"{self.target.target_type}/{self.target.target_id}",
+            "playground.item_id": str(job.item_id),
+            "playground.item_version": job.item_version,
+            "playground.repetition": job.repetition,
+        }
+
+    def _end_root(self, root: Span, outcome: Outcome) -> None:
+        root.set_attribute("playground.latency_ms", outcome.latency_ms)
+        root.set_attribute("playground.retry_count", outcome.retry_count)
+        root.set_attributes(usage_attributes(outcome.usage))
+        if outcome.error is not None:
+            root.set_attribute("error.message", outcome.error)
+            root.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
+        else:
+            root.set_attributes(io_attributes("output", outcome.output))
+            root.set_status(Status(StatusCode.OK))
+        root.end()
+
+    async def _call(self, kind: str, key: tuple, func, isolated: bool, *args, **kwargs) -> Any:
+        """One call under the timeout. The call runs as its own task, so that
+        code which swallows its cancellation cannot hold the item: after a
+        short grace it is left behind (and a sandbox is killed at once)."""
+
+        async def invoke():
+            if isolated:
+                return await pool.call(kind, key, *args, **kwargs)
+            value = func(*args, **kwargs)
+            if asyncio.iscoroutine(value):
+                value = await value
+            return value
+
+        call = asyncio.ensure_future(invoke())
+        try:
+            done, _ = await asyncio.wait({call}, timeout=self.timeout)
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
+        if not done:
+            call.cancel()
+            await asyncio.wait({call}, timeout=CANCEL_GRACE)
+            if not call.done():
+                logger.warning("%s %s ignored its cancellation; left behind", kind, "/".join(key))
+            raise AttemptTimeout(f"Timed out after {self.timeout:g} s")
+        return call.result()
+
+    async def _run_target(self, job: Job, outcome: Outcome, parent) -> float:
+        """Call the target, retrying transient failures; one span per attempt
+        ("target", then "target retry 1", …). Returns when the last attempt ended."""
+        target = self.target
+        for attempt in range(self.max_retries + 1):
+            span = tracer.start_span("target" if attempt == 0 else f"target retry {attempt}", context=parent)
+            span.set_attributes({SPAN_KIND: self.target_kind, **io_attributes("input", job.input)})
+            retry = False
+            try:
+                value = await self._call("target", (target.target_type, target.target_id), target.func,
+                                         target.isolated, job.input, job.context)
+                if isinstance(value, TargetOutput):
+                    span.set_attributes(value.attributes)
+                    span.set_attributes(usage_attributes(value.usage, value.attributes.get("gen_ai.request.model")))
+                    outcome.usage = value.usage
+                    value = value.output
+                check_json(value, label="output", max_bytes=settings.PLAYGROUND_MAX_OUTPUT_BYTES)
+                if outcome.usage is not None:
+                    check_json(outcome.usage, label="usage")
+                outcome.output, outcome.error = value, None
+                span.set_attributes(io_attributes("output", value))
+                span.set_status(Status(StatusCode.OK))
+            except asyncio.CancelledError as exc:
+                if _being_cancelled():
+                    span.end()
+                    raise
+                outcome.error = error_message(exc)  # the user's code raised it: this item's error
+                self._fail_span(span, exc)
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
+                outcome.output, outcome.error = None, error_message(exc)
+                self._fail_span(span, exc)
+                retry = is_transient(exc) and not isinstance(exc, UnsafeJSON)
+            span.end()
+            outcome.retry_count = attempt
+            if not retry or attempt == self.max_retries:
+                break
+            await asyncio.sleep(backoff_delay(attempt + 1))
+        return time.time()
+
+    @staticmethod
+    def _fail_span(span: Span, exc: BaseException) -> None:
+        message = error_message(exc)
+        span.set_status(Status(StatusCode.ERROR, message[:200]))
+        span.set_attribute("error.type", getattr(exc, "type_name", type(exc).__name__))
+
+    async def _run_scorer(self, scorer: Scorer, job: Job, output: Any, parent) -> dict:
+        entry = {"scorerId": scorer.scorer_id, "scorerName": scorer.name, "score": None, "reason": None, "error": None}
+        span = tracer.start_span(f"scorer {scorer.scorer_id}", context=parent, attributes={SPAN_KIND: "EVALUATOR"})
+        try:
+            value = await self._call("scorer", (scorer.scorer_id,), scorer.func, scorer.isolated,
+                                     input=job.input, output=output, expected=job.expected_output)
+            entry["score"], entry["reason"] = _normalise_score(value)
+            check_json(entry, label=f"scorer {scorer.scorer_id}")
+            if entry["score"] is not None:
+                span.set_attribute("playground.score", entry["score"])
+            span.set_attributes(io_attributes("output", {"score": entry["score"], "reason": entry["reason"]}))
+            span.set_status(Status(StatusCode.OK))
+        except asyncio.CancelledError as exc:
+            if _being_cancelled():
+                span.end()
+                raise
+            entry["error"] = error_message(exc)
+            self._fail_span(span, exc)
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            entry["score"], entry["reason"], entry["error"] = None, None, error_message(exc)
+            self._fail_span(span, exc)
+        span.end()
+        return entry

@@ -1,0 +1,366 @@
+"""Every state change of a run and its chunks, in one place.
+
+Each change is a conditional UPDATE against the transition tables below
+(`WHERE status IN (<the states it may come from>)`), so two processes racing
+for the same change cannot both win, and nothing moves a terminal run:
+
+    run:   pending ──▶ running ──▶ completed | failed
+              └──────────┴──────▶ cancelled | failed
+    chunk: pending ──▶ running ──▶ done;  running ──▶ pending (released)
+           running ──▶ running (taken over after its lease ran out)
+
+The chunk table is the work queue: chunks are inserted in the run's own
+transaction (`enqueue`), so a committed run always has its work queued.
+Writes of results are fenced twice in their transaction: by the chunk lease
+(a worker that lost its chunk writes nothing) and by the run's status (once
+a run is terminal, its rows and counters never change again).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..exceptions import StateConflict
+from ..models import DatasetRun, DatasetRunResult, RunChunk, Trace, TraceOutbox
+from .item import Job, Outcome
+from .rows import insert_rows
+from .summary import add_scores
+
+Run, Chunk = DatasetRun.Status, RunChunk.Status
+
+RUN_TRANSITIONS: dict[str, set[str]] = {
+    Run.PENDING: {Run.RUNNING, Run.CANCELLED, Run.FAILED},
+    Run.RUNNING: {Run.COMPLETED, Run.FAILED, Run.CANCELLED},
+    Run.COMPLETED: set(),
+    Run.FAILED: set(),
+    Run.CANCELLED: set(),
+}
+CHUNK_TRANSITIONS: dict[str, set[str]] = {
+    Chunk.PENDING: {Chunk.RUNNING, Chunk.DONE},
+    Chunk.RUNNING: {Chunk.RUNNING, Chunk.PENDING, Chunk.DONE},
+    Chunk.DONE: set(),
+}
+
+MAX_ITEM_CRASHES = 3  # an item the worker died on this many times is failed, not retried
+
+
+def _sources(table: dict[str, set[str]], to: str) -> list[str]:
+    return [source for source, targets in table.items() if to in targets]
+
+
+def _move_run(run_id, to: str, **changes: Any) -> bool:
+    now = timezone.now()
+    return bool(
+        DatasetRun.objects.filter(pk=run_id, status__in=_sources(RUN_TRANSITIONS, to)).update(
+            status=to, updated_at=now, **changes
+        )
+    )
+
+
+def _lease_until():
+    return timezone.now() + timedelta(seconds=settings.PLAYGROUND_LEASE_SECONDS)
+
+
+# ---- queue -----------------------------------------------------------------------
+
+
+def enqueue(run: DatasetRun, chunks: list[RunChunk]) -> None:
+    """Queue a new run's chunks; call inside the transaction that creates the run."""
+    RunChunk.objects.bulk_create(chunks)
+
+
+def claimable_chunks():
+    """Chunks waiting for a worker: never claimed, released, or whose holder went silent."""
+    return RunChunk.objects.filter(
+        Q(status=Chunk.PENDING) | Q(status=Chunk.RUNNING, lease_expires_at__lt=timezone.now())
+    )
+
+
+@dataclass
+class Claim:
+    chunk: RunChunk
+    run: DatasetRun
+
+
+def claim_chunk(*, worker_id: str, run_id: Any = None) -> Claim | None:
+    """Take the oldest claimable chunk (of `run_id`, if given) under a fresh
+    lease, in one transaction with its crash accounting and the run's
+    pending → running."""
+    with transaction.atomic():
+        candidates = claimable_chunks().order_by("id")
+        if run_id is not None:
+            candidates = candidates.filter(run_id=run_id)
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        chunk = candidates.first()
+        if chunk is None:
+            return None
+        taken_over = chunk.status == Chunk.RUNNING
+        crash_counts = _count_crashes(chunk) if taken_over else chunk.crash_counts
+        claimed = claimable_chunks().filter(pk=chunk.pk).update(
+            status=Chunk.RUNNING,
+            lease_owner=worker_id,
+            lease_expires_at=_lease_until(),
+            attempts=F("attempts") + 1,
+            frontier_item_id=None,
+            frontier_repetition=None,
+            crash_counts=crash_counts,
+        )
+        if not claimed:
+            return None
+        _move_run(chunk.run_id, Run.RUNNING, started_at=timezone.now())
+        chunk.refresh_from_db()
+        run = DatasetRun.objects.get(pk=chunk.run_id)
+    return Claim(chunk=chunk, run=run)
+
+
+def _count_crashes(chunk: RunChunk) -> dict:
+    """One more crash for every job the dead holder had announced and not finished."""
+    counts = dict(chunk.crash_counts)
+    if chunk.frontier_item_id is None:
+        return counts
+    frontier = (chunk.frontier_item_id, chunk.frontier_repetition)
+    done = finished_jobs(chunk)
+    for job in chunk_jobs(chunk):
+        if (job.item_id, job.repetition) > frontier:
+            break
+        if (job.item_id, job.repetition) not in done:
+            counts[job.key] = counts.get(job.key, 0) + 1
+    return counts
+
+
+# ---- the chunk's jobs ------------------------------------------------------------------
+
+
+def _in_chunk(queryset, chunk: RunChunk):
+    """Rows of this chunk's item-id range (item versions or results)."""
+    queryset = queryset.filter(item_id__lte=chunk.last_item_id)
+    if chunk.after_item_id is not None:
+        queryset = queryset.filter(item_id__gt=chunk.after_item_id)
+    return queryset
+
+
+def finished_jobs(chunk: RunChunk) -> set[tuple]:
+    return set(
+        _in_chunk(DatasetRunResult.objects.filter(run_id=chunk.run_id), chunk).values_list("item_id", "repetition")
+    )
+
+
+def chunk_jobs(chunk: RunChunk) -> list[Job]:
+    """Every job of the chunk in (item id, repetition) order: the order they start in."""
+    run = chunk.run
+    versions = _in_chunk(run.work_items(), chunk).only("item_id", "version_number", "snapshot")
+    return [
+        Job(
+            item_id=version.item_id,
+            item_version=version.version_number,
+            repetition=repetition,
+            input=version.snapshot.get("input"),
+            expected_output=version.snapshot.get("expectedOutput"),
+            context=version.snapshot.get("context"),
+        )
+        for version in versions.iterator(chunk_size=500)
+        for repetition in range(run.repetitions)
+    ]
+
+
+# ---- while a chunk runs ---------------------------------------------------------------
+
+
+def announce(*, chunk_id: int, worker_id: str, through: Job) -> bool:
+    """Record that jobs up to `through` may be running (for crash accounting);
+    renews the lease too. False when the lease is no longer ours."""
+    return bool(
+        RunChunk.objects.filter(pk=chunk_id, lease_owner=worker_id, status=Chunk.RUNNING).update(
+            frontier_item_id=through.item_id, frontier_repetition=through.repetition, lease_expires_at=_lease_until()
+        )
+    )
+
+
+def renew_leases(*, chunk_ids: Iterable[int], worker_id: str) -> set[int]:
+    """Extend the leases this worker still holds; returns the ids it holds."""
+    chunk_ids = list(chunk_ids)
+    if not chunk_ids:
+        return set()
+    held = RunChunk.objects.filter(pk__in=chunk_ids, lease_owner=worker_id, status=Chunk.RUNNING)
+    held.update(lease_expires_at=_lease_until())
+    return set(held.values_list("pk", flat=True))
+
+
+def run_statuses(run_ids: Iterable) -> dict:
+    return dict(DatasetRun.objects.filter(pk__in=list(run_ids)).values_list("pk", "status"))
+
+
+class Written(Enum):
+    OK = "ok"
+    LEASE_LOST = "lease lost"
+    RUN_FINISHED = "run finished"
+
+
+def record_outcomes(*, chunk_id: int, run_id, worker_id: str, outcomes: list[Outcome], export: bool) -> Written:
+    """Store a batch of finished items — results, traces, counters, score
+    statistics — in one transaction, fenced by the lease and the run's status.
+
+    A row the database refuses becomes that item's error; the rest of the
+    batch is written.
+    """
+    try:
+        with transaction.atomic():
+            return _record(chunk_id, run_id, worker_id, outcomes, export)
+    except DatabaseError:
+        if len(outcomes) == 1:
+            return _record_refused(chunk_id, run_id, worker_id, outcomes[0], export)
+    # Isolate the refused row(s): each outcome in its own transaction.
+    written = Written.OK
+    for outcome in outcomes:
+        written = record_outcomes(chunk_id=chunk_id, run_id=run_id, worker_id=worker_id, outcomes=[outcome],
+                                  export=export)
+        if written is not Written.OK:
+            return written
+    return written
+
+
+def _record_refused(chunk_id, run_id, worker_id: str, outcome: Outcome, export: bool) -> Written:
+    refused = Outcome.failed_without_running(outcome.job, "The database refused this item's result")
+    refused.started_at, refused.completed_at = outcome.started_at, outcome.completed_at
+    refused.latency_ms, refused.retry_count = outcome.latency_ms, outcome.retry_count
+    with transaction.atomic():
+        return _record(chunk_id, run_id, worker_id, [refused], export)
+
+
+def _record(chunk_id: int, run_id, worker_id: str, outcomes: list[Outcome], export: bool) -> Written:
+    if not RunChunk.objects.filter(pk=chunk_id, lease_owner=worker_id, status=Chunk.RUNNING).update(
+        lease_expires_at=_lease_until()
+    ):
+        return Written.LEASE_LOST
+    # Lock the run row for the counters; it also fences a cancel that already won.
+    stats = list(
+        DatasetRun.objects.select_for_update()
+        .filter(pk=run_id, status=Run.RUNNING)
+        .values_list("score_stats", flat=True)
+    )
+    if not stats:
+        return Written.RUN_FINISHED
+    item_ids = [o.job.item_id for o in outcomes]
+    existing = set(
+        DatasetRunResult.objects.filter(run_id=run_id, item_id__gte=min(item_ids), item_id__lte=max(item_ids))
+        .values_list("item_id", "repetition")
+    )
+    fresh = [o for o in outcomes if (o.job.item_id, o.job.repetition) not in existing]
+    if not fresh:
+        return Written.OK
+    now = timezone.now()
+    insert_rows(DatasetRunResult, [_result_row(run_id, o, now) for o in fresh])
+    traced = [o for o in fresh if o.trace_id and o.spans]
+    insert_rows(Trace, [_trace_row(run_id, o) for o in traced])
+    if export:
+        insert_rows(TraceOutbox, [{"trace": o.trace_id, "attempts": 0, "created_at": now} for o in traced])
+    succeeded = sum(1 for o in fresh if o.error is None)
+    changes: dict[str, Any] = {
+        "succeeded_count": F("succeeded_count") + succeeded,
+        "failed_count": F("failed_count") + (len(fresh) - succeeded),
+        "updated_at": now,
+    }
+    if any(o.scores for o in fresh):
+        changes["score_stats"] = add_scores(stats[0], (o.scores for o in fresh))
+    DatasetRun.objects.filter(pk=run_id).update(**changes)
+    return Written.OK
+
+
+def _result_row(run_id, o: Outcome, now) -> dict:
+    return {
+        "id": o.result_id,
+        "run": run_id,
+        "item": o.job.item_id,
+        "item_version": o.job.item_version,
+        "repetition": o.job.repetition,
+        "input": o.job.input,
+        "output": o.output,
+        "expected_output": o.job.expected_output,
+        "latency": o.latency_ms,
+        "error": o.error,
+        "retry_count": o.retry_count,
+        "trace_id": o.trace_id if o.spans else None,
+        "scores": o.scores,
+        "usage": o.usage,
+        "started_at": o.started_at,
+        "completed_at": o.completed_at,
+        "created_at": now,
+    }
+
+
+def _trace_row(run_id, o: Outcome) -> dict:
+    return {
+        "trace_id": o.trace_id,
+        "run": run_id,
+        "result_id": o.result_id,
+        "name": f"run item {o.job.item_id}",
+        "spans": o.spans,
+        "started_at": o.started_at,
+    }
+
+
+# ---- ends --------------------------------------------------------------------------
+
+
+def finish_chunk(*, chunk_id: int, run_id, worker_id: str) -> bool:
+    """Mark the chunk done; the last chunk to finish closes the run
+    (`completed`, or `failed` when every item failed). False if the lease was lost.
+
+    The run row is locked first, so two workers finishing the last two chunks
+    at once cannot both see the other's chunk still open.
+    """
+    with transaction.atomic():
+        run = DatasetRun.objects.select_for_update().get(pk=run_id)
+        if not RunChunk.objects.filter(pk=chunk_id, lease_owner=worker_id, status=Chunk.RUNNING).update(
+            status=Chunk.DONE, lease_expires_at=None, frontier_item_id=None, frontier_repetition=None
+        ):
+            return False
+        if RunChunk.objects.filter(run_id=run_id).exclude(status=Chunk.DONE).exists():
+            return True
+        if run.succeeded_count == 0 and run.failed_count > 0:
+            _move_run(run_id, Run.FAILED, error="Every item failed", completed_at=timezone.now())
+        else:
+            _move_run(run_id, Run.COMPLETED, completed_at=timezone.now())
+    return True
+
+
+def release_chunk(*, chunk_id: int, worker_id: str) -> None:
+    """Give a chunk back at once (the worker is shutting down): the next
+    worker claims it without waiting for the lease to run out."""
+    RunChunk.objects.filter(pk=chunk_id, lease_owner=worker_id, status=Chunk.RUNNING).update(
+        status=Chunk.PENDING, lease_owner="", lease_expires_at=None, frontier_item_id=None, frontier_repetition=None
+    )
+
+
+def _end_run(run_id, to: str, **changes: Any) -> bool:
+    with transaction.atomic():
+        moved = _move_run(run_id, to, completed_at=timezone.now(), **changes)
+        if moved:
+            RunChunk.objects.filter(run_id=run_id).exclude(status=Chunk.DONE).update(
+                status=Chunk.DONE, lease_expires_at=None
+            )
+    return moved
+
+
+def cancel_run(*, run: DatasetRun) -> DatasetRun:
+    """Stop a pending or running run. Its status and counters are final from
+    this commit on: workers stop starting items within half a second, cancel
+    what is in flight, and every later write of theirs is refused."""
+    moved = _end_run(run.pk, Run.CANCELLED)
+    run.refresh_from_db()
+    if not moved:
+        raise StateConflict(f"The run is already {run.status}")
+    return run
+
+
+def fail_run(*, run_id, message: str) -> bool:
+    """The run as a whole cannot go on (its target is not registered in the worker)."""
+    return _end_run(run_id, Run.FAILED, error=message[:2000])

@@ -1,0 +1,158 @@
+"""JSON Schema validation whose regular expressions run on RE2, in linear time.
+
+jsonschema matches `pattern` and `patternProperties` with Python's `re`, which
+backtracks: `^(a+)+$` against thirty "a" and a "!" takes seconds, and a
+dataset's schemas are applied to every item written. These validator classes
+match them with RE2 (`re.search` semantics: a match anywhere), and so the
+`additionalProperties` that depends on `patternProperties`, and the `regex`
+format with which a schema itself is checked. RE2 has no backreferences or
+lookaround: a schema using them is refused when it is saved.
+
+`unevaluatedProperties` also matches `patternProperties` keys, with `re` and
+deep inside jsonschema, so the two together are refused (`problem`).
+"""
+
+import copy
+from typing import Any
+
+import jsonschema
+import re2
+import referencing
+from jsonschema.exceptions import ValidationError
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the user's to fix, reported to them, not logged
+
+
+def _compile(pattern: str):
+    return re2.compile(pattern, _RE2_OPTIONS)  # cached by re2
+
+
+def _matches(pattern: str, text: str) -> bool:
+    return _compile(pattern).search(text) is not None
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not _matches(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator, patterns, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _matches(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator, additional, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    properties = schema.get("properties", {})
+    patterns = schema.get("patternProperties", {})
+    extras = [key for key in instance if key not in properties and not any(_matches(p, key) for p in patterns)]
+    if validator.is_type(additional, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], additional, path=extra)
+    elif not additional and extras:
+        listed = ", ".join(repr(extra) for extra in sorted(extras))
+        verb = "was" if len(extras) == 1 else "were"
+        yield ValidationError(f"Additional properties are not allowed ({listed} {verb} unexpected)")
+
+
+FORMAT_CHECKER = copy.deepcopy(jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+@FORMAT_CHECKER.checks("regex", raises=re2.error)
+def _is_regex(instance: object) -> bool:
+    return not isinstance(instance, str) or bool(_compile(instance))
+
+
+_DIALECTS = [
+    jsonschema.Draft3Validator,
+    jsonschema.Draft4Validator,
+    jsonschema.Draft6Validator,
+    jsonschema.Draft7Validator,
+    jsonschema.Draft201909Validator,
+    jsonschema.Draft202012Validator,
+]
+# Each class is registered (`version=`) for its dialect's `$schema` URI, in
+# place of jsonschema's own: jsonschema picks the class again for every
+# subschema that names a `$schema` (and a `$ref` to the root names it), and
+# an unregistered class would hand those back to the `re` one.
+_RE2_VALIDATORS = {
+    base: jsonschema.validators.extend(
+        base,
+        {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties},
+        version=f"{base.__name__.removesuffix('Validator')} RE2",
+        format_checker=FORMAT_CHECKER,
+    )
+    for base in _DIALECTS
+}
+DEFAULT_VALIDATOR = _RE2_VALIDATORS[jsonschema.Draft202012Validator]
+# No remote `$ref`: jsonschema would otherwise fetch any URL a schema names.
+_LOCAL_REFERENCES_ONLY = referencing.Registry()
+
+
+class NotApplicable(Exception):
+    """A schema that passed `problem` but cannot be applied: a `$ref` that resolves to
+    nothing or refers back to itself without end, or a pattern RE2 refuses in a
+    schema saved before patterns ran on RE2."""
+
+
+def validator_class(schema: Any) -> type[jsonschema.protocols.Validator]:
+    """The RE2 validator class for the schema's `$schema` (2020-12 when absent or unknown)."""
+    return jsonschema.validators.validator_for(schema, default=DEFAULT_VALIDATOR)
+
+
+def iter_errors(schema: Any, instance: Any) -> list[ValidationError]:
+    """Every way `instance` breaks `schema`, matched with RE2, resolving local `$ref`s only."""
+    try:
+        return list(validator_class(schema)(schema, registry=_LOCAL_REFERENCES_ONLY).iter_errors(instance))
+    except referencing.exceptions.Unresolvable as exc:
+        raise NotApplicable(f"cannot resolve $ref {exc.ref!r}") from exc
+    except RecursionError as exc:
+        raise NotApplicable("a $ref refers back to itself without end") from exc
+    except re2.error as exc:
+        raise NotApplicable(f"a pattern is not supported by RE2: {_reason(exc)}") from exc
+
+
+def problem(schema: Any) -> str | None:
+    """Why `schema` cannot be used as a JSON Schema here, or None."""
+    if not isinstance(schema, (dict, bool)):
+        return f"must be a JSON Schema (an object or a boolean), not {type(schema).__name__}"
+    if isinstance(schema, dict) and not isinstance(schema.get("$schema", ""), str):
+        return "$schema must be a string"
+    try:
+        validator_class(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        if exc.validator == "format" and exc.validator_value == "regex":
+            return (
+                f"the pattern {exc.instance!r} is not supported: it is invalid or uses a feature "
+                f"RE2 does not support (backreferences/lookaround): {_reason(exc.cause)}"
+            )
+        return exc.message
+    keys = _keys(schema)
+    if "unevaluatedProperties" in keys and "patternProperties" in keys:
+        return "patternProperties cannot be used together with unevaluatedProperties"
+    return None
+
+
+def _reason(error: BaseException | None) -> str:
+    reason = error.args[0] if error and error.args else ""
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+
+
+def _keys(schema: Any) -> set[str]:
+    """Every object key anywhere in the schema (keywords, and property names too)."""
+    keys: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            keys.update(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return keys

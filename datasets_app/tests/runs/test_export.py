@@ -1,0 +1,473 @@
+"""OTLP export from the trace outbox: exactly the stored traces reach the
+collector, each once, with their spans intact, even when the collector refuses
+requests or several drains run at once."""
+
+import secrets
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.db import DatabaseError, OperationalError, connection
+from django.utils import timezone
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Status, StatusCode
+
+from datasets_app.models import Trace, TraceOutbox
+from datasets_app.runs import export, tracing
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STATUS = {"unset": 0, "ok": 1, "error": 2}  # opentelemetry.proto.trace.v1.Status.StatusCode
+
+
+# ---- a real OTLP/HTTP receiver on loopback --------------------------------------------
+
+
+class Receiver(ThreadingHTTPServer):
+    """Parses every export request; refuses the first `fail_first` with 503."""
+
+    daemon_threads = True
+
+    def __init__(self, *, fail_first=0, delay=0.0):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fail_first = fail_first
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.accepted: list[ExportTraceServiceRequest] = []
+        self.refused = 0
+        self.paths: list[str] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+    def spans(self) -> list:
+        return [span for request in self.accepted for rs in request.resource_spans
+                for ss in rs.scope_spans for span in ss.spans]
+
+    def deliveries(self) -> Counter:
+        """How many accepted requests carried each trace id."""
+        counts = Counter()
+        for request in self.accepted:
+            counts.update({span.trace_id.hex() for rs in request.resource_spans
+                           for ss in rs.scope_spans for span in ss.spans})
+        return counts
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.server.delay:
+            time.sleep(self.server.delay)
+        with self.server.lock:
+            self.server.paths.append(self.path)
+            refuse = self.server.refused < self.server.fail_first
+            if refuse:
+                self.server.refused += 1
+            else:
+                self.server.accepted.append(ExportTraceServiceRequest.FromString(body))
+        self.send_response(503 if refuse else 200)
+        if refuse:
+            # A long Retry-After makes the SDK give up on this request at once,
+            # so what the test exercises is the outbox's own retry and backoff.
+            self.send_header("Retry-After", "3600")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.fixture
+def receiver(monkeypatch, settings):
+    servers = []
+
+    def start(**options) -> Receiver:
+        server = Receiver(**options)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", server.endpoint)
+        return server
+
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "10")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "playground-tests")
+    settings.PLAYGROUND_OTEL_PROJECT = "evals-under-test"
+    monkeypatch.setattr(export, "BACKOFF_BASE_SECONDS", 0.01)
+    monkeypatch.setattr(export, "BACKOFF_MAX_SECONDS", 0.05)
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+# ---- stored traces, as the engine writes them -------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _ns(iso: str) -> int:
+    return (datetime.fromisoformat(iso) - EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def item_spans(trace_number: int) -> list[dict]:
+    """One item execution: a root, the target and two scorers (one failed)."""
+    start = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC) + timedelta(seconds=trace_number)
+    root, target, exact, contains = (secrets.token_hex(8) for _ in range(4))
+
+    def span(span_id, parent, name, offset_ms, duration_ms, status, attributes, message=None):
+        return {
+            "spanId": span_id,
+            "parentSpanId": parent,
+            "name": name,
+            "startTime": _iso(start + timedelta(milliseconds=offset_ms)),
+            "endTime": _iso(start + timedelta(milliseconds=offset_ms + duration_ms)),
+            "status": status,
+            "statusMessage": message,
+            "attributes": attributes,
+        }
+
+    return [
+        span(root, None, "run item", 0, 40, "ok",
+             {"run.id": "r-1", "item.index": trace_number, "item.repetition": 1}),
+        span(target, root, "target", 1, 30, "unset",
+             {"target.id": "agent/keyword-agent", "input.value": '{"q": "capital of France?"}',
+              "llm.token_count.total": 14, "retries": 0}),
+        span(exact, root, "scorer exact-match", 31, 2, "ok",
+             {"score": 1.0, "passed": True, "tags": ["a", "b"], "sizes": [1, 2, 3]}),
+        span(contains, root, "scorer contains", 33, 3, "error",
+             {"score.reason": "boom", "weights": [0.5, 1.5]}, message="ValueError: boom"),
+    ]
+
+
+def store_trace(number: int = 0, *, outbox: bool = True, spans: list[dict] | None = None, **outbox_fields) -> Trace:
+    spans = item_spans(number) if spans is None else spans
+    trace = Trace.objects.create(trace_id=secrets.token_hex(16), name="run item", spans=spans,
+                                 started_at=timezone.now())
+    if outbox:
+        TraceOutbox.objects.create(trace=trace, **outbox_fields)
+    return trace
+
+
+def value(any_value):
+    kind = any_value.WhichOneof("value")
+    if kind == "array_value":
+        return [value(v) for v in any_value.array_value.values]
+    return getattr(any_value, kind) if kind else None
+
+
+def attributes(key_values) -> dict:
+    return {kv.key: value(kv.value) for kv in key_values}
+
+
+def drain_until_empty(**options) -> int:
+    exported = 0
+    for _ in range(200):
+        exported += export.drain_outbox(**options)
+        if not TraceOutbox.objects.exists():
+            return exported
+        time.sleep(0.02)  # let a backoff pass
+    raise AssertionError(f"outbox never emptied: {list(TraceOutbox.objects.values('trace_id', 'attempts'))}")
+
+
+# ---- behaviour ----------------------------------------------------------------------------
+
+
+def test_export_is_enabled_by_the_standard_endpoint_variables(monkeypatch):
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    assert export.export_enabled() is False
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    assert export.export_enabled() is True
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/v1/traces")
+    assert export.export_enabled() is True
+
+
+def test_backoff_doubles_up_to_its_cap():
+    assert [export.backoff_seconds(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert export.backoff_seconds(7) == export.backoff_seconds(50) == 60.0
+
+
+@pytest.mark.django_db
+def test_every_stored_trace_arrives_once_with_its_spans_intact(receiver):
+    server = receiver()
+    traces = [store_trace(n) for n in range(3)]
+
+    assert export.drain_outbox() == 3
+
+    assert server.paths == ["/v1/traces"]  # one request for the batch
+    assert server.deliveries() == Counter({t.trace_id: 1 for t in traces})
+    resource = attributes(server.accepted[0].resource_spans[0].resource.attributes)
+    assert resource["openinference.project.name"] == "evals-under-test"
+    assert resource["service.name"] == "playground-tests"
+    exported = {(span.trace_id.hex(), span.span_id.hex()): span for span in server.spans()}
+    assert len(exported) == 12
+    for trace in traces:
+        for stored in trace.spans:
+            span = exported[(trace.trace_id, stored["spanId"])]
+            assert span.name == stored["name"]
+            assert (span.parent_span_id.hex() or None) == stored["parentSpanId"]
+            assert span.start_time_unix_nano == _ns(stored["startTime"])
+            assert span.end_time_unix_nano == _ns(stored["endTime"])
+            assert span.status.code == STATUS[stored["status"]]
+            assert (span.status.message or None) == stored["statusMessage"]
+            assert attributes(span.attributes) == stored["attributes"]
+    assert not TraceOutbox.objects.exists()
+    assert Trace.objects.count() == 3  # the stored traces stay; only the outbox drains
+
+
+@pytest.mark.django_db
+def test_spans_recorded_by_the_sdk_come_back_out_as_they_went_in(receiver):
+    """Round trip through tracing.span_to_dict, the shape the engine stores."""
+    server = receiver()
+    recorded = []
+
+    class Keep(SpanExporter):
+        def export(self, spans):
+            recorded.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Keep()))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("run item", attributes={"item.index": 7}) as root:
+        with tracer.start_as_current_span("target", attributes={"tags": ("x", "y"), "cost": 0.25}):
+            pass
+        with tracer.start_as_current_span("scorer regex") as scorer:
+            scorer.set_status(Status(StatusCode.ERROR, "bad pattern"))
+        trace_id = tracing.trace_id_hex(root)
+    Trace.objects.create(trace_id=trace_id, name="run item", started_at=timezone.now(),
+                         spans=[tracing.span_to_dict(span) for span in recorded])
+    TraceOutbox.objects.create(trace_id=trace_id)
+
+    assert export.drain_outbox() == 1
+
+    exported = {span.span_id: span for span in server.spans()}
+    for original in recorded:
+        span = exported[original.context.span_id.to_bytes(8, "big")]
+        assert span.trace_id.hex() == trace_id
+        assert span.name == original.name
+        assert span.parent_span_id == (original.parent.span_id.to_bytes(8, "big") if original.parent else b"")
+        assert span.status.code == original.status.status_code.value
+        assert span.status.message == (original.status.description or "")
+        assert attributes(span.attributes) == {k: list(v) if isinstance(v, tuple) else v
+                                               for k, v in original.attributes.items()}
+        # Stored as ISO-8601 with microseconds.
+        assert abs(span.start_time_unix_nano - original.start_time) <= 1000
+        assert abs(span.end_time_unix_nano - original.end_time) <= 1000
+
+
+@pytest.mark.django_db
+def test_a_trace_without_an_outbox_row_is_never_exported(receiver):
+    server = receiver()
+    queued = store_trace(1)
+    store_trace(2, outbox=False)  # e.g. stored while export was off
+
+    assert export.drain_outbox() == 1
+    assert export.drain_outbox() == 0
+
+    assert server.deliveries() == Counter({queued.trace_id: 1})
+
+
+@pytest.mark.django_db
+def test_rows_not_yet_due_wait_their_turn(receiver):
+    server = receiver()
+    later = store_trace(1, next_attempt_at=timezone.now() + timedelta(hours=1))  # backing off, or claimed
+
+    assert export.drain_outbox() == 0
+
+    assert server.paths == []
+    assert TraceOutbox.objects.filter(pk=later.pk).exists()
+
+
+@pytest.mark.django_db
+def test_after_503s_every_trace_still_arrives_exactly_once(receiver):
+    server = receiver(fail_first=2)
+    traces = [store_trace(n) for n in range(5)]
+    before = timezone.now()
+
+    assert export.drain_outbox() == 0  # refused: kept, with a backoff
+
+    rows = list(TraceOutbox.objects.all())
+    assert len(rows) == 5
+    assert all(row.attempts == 1 and row.next_attempt_at > before for row in rows)
+
+    assert drain_until_empty() == 5
+
+    assert server.refused == 2
+    assert server.deliveries() == Counter({t.trace_id: 1 for t in traces})
+    assert len(server.spans()) == 20
+
+
+@pytest.mark.django_db
+def test_an_unreachable_collector_loses_nothing(receiver, monkeypatch):
+    server = receiver()
+    server.shutdown()
+    server.server_close()  # nothing listens on that port any more
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0.2")
+    trace = store_trace()
+
+    assert export.drain_outbox() == 0
+
+    row = TraceOutbox.objects.get(pk=trace.pk)
+    assert row.attempts == 1 and row.next_attempt_at is not None
+
+
+@pytest.mark.django_db
+def test_a_database_error_is_logged_not_raised(receiver, monkeypatch):
+    server = receiver()
+    store_trace()
+
+    def broken(self):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(export.OutboxExporter, "_claim", broken)
+    assert export.drain_outbox() == 0
+    assert server.paths == []
+    assert TraceOutbox.objects.get().attempts == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("spans", [
+    [{"spanId": "not-hex", "name": "run item"}],
+    [{"spanId": "ab" * 9, "name": "run item"}],  # too long: would fail the encoder for the whole request
+    [{"name": "run item"}],
+    {"not": "a list"},
+])
+def test_a_malformed_stored_trace_is_kept_and_does_not_block_the_others(receiver, spans):
+    server = receiver()
+    good = store_trace(1)
+    bad = store_trace(2, spans=spans)
+
+    assert export.drain_outbox() == 1
+
+    assert server.deliveries() == Counter({good.trace_id: 1})
+    kept = TraceOutbox.objects.get()
+    assert kept.trace_id == bad.trace_id and kept.attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_large_batch_is_split_into_requests_each_trace_sent_once(receiver, monkeypatch):
+    server = receiver()
+    monkeypatch.setattr(export, "MAX_REQUEST_BYTES", 3000)  # about two stored traces
+    traces = [store_trace(n) for n in range(7)]
+
+    assert export.drain_outbox() == 7
+
+    assert len(server.paths) > 1
+    assert server.deliveries() == Counter({t.trace_id: 1 for t in traces})
+    assert not TraceOutbox.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_claim_about_to_expire_hands_its_remaining_traces_back(receiver, monkeypatch):
+    server = receiver()
+    monkeypatch.setattr(export, "MAX_REQUEST_BYTES", 1)  # one request per trace
+    clock = iter([0.0, 0.0, 10_000.0])  # claimed; first request; then the lease is nearly over
+    monkeypatch.setattr(export, "_clock", lambda: next(clock))
+    traces = [store_trace(n) for n in range(3)]
+
+    assert export.drain_outbox() == 1
+
+    left = list(TraceOutbox.objects.all())
+    assert len(left) == 2
+    assert all(row.attempts == 0 and row.next_attempt_at is None for row in left)  # due again, not failed
+    monkeypatch.setattr(export, "_clock", lambda: 0.0)
+    assert drain_until_empty() == 2
+    assert server.deliveries() == Counter({t.trace_id: 1 for t in traces})
+
+
+@pytest.mark.django_db
+def test_flush_exports_everything_due_before_a_short_lived_process_exits(receiver):
+    server = receiver()
+    traces = [store_trace(n) for n in range(5)]
+
+    assert export.flush_outbox(batch_size=2) == 5
+
+    assert len(server.paths) == 3
+    assert server.deliveries() == Counter({t.trace_id: 1 for t in traces})
+    assert not TraceOutbox.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_drains_never_send_a_trace_twice(receiver):
+    server = receiver(delay=0.01)  # slow enough for the drains to overlap
+    traces = [store_trace(n) for n in range(120)]
+    start = threading.Barrier(4)
+    errors = []
+
+    def drain():
+        try:
+            start.wait()
+            for _ in range(500):
+                export.drain_outbox(batch_size=10)
+                if not TraceOutbox.objects.exists():
+                    return
+                time.sleep(0.005)
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not errors
+    assert not TraceOutbox.objects.exists()
+    assert len(server.paths) >= 12
+    assert server.deliveries() == Counter({t.trace_id: 1 for t in traces})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_export_loop_drains_as_traces_are_stored_and_survives_failures(receiver, monkeypatch):
+    server = receiver(fail_first=1)
+    claim = export.OutboxExporter._claim
+    failures = iter([OperationalError("database is locked"), DatabaseError("connection lost")])
+
+    def flaky_claim(self):
+        failure = next(failures, None)
+        if failure:
+            raise failure
+        return claim(self)
+
+    monkeypatch.setattr(export.OutboxExporter, "_claim", flaky_claim)
+    stop = threading.Event()
+    loop = threading.Thread(target=export.run_exporter, args=(stop,), kwargs={"idle_wait": 0.02, "batch_size": 16},
+                            daemon=True)
+    loop.start()
+    try:
+        traces = []
+        for wave in range(3):  # the engine stores traces while the loop runs
+            traces += [store_trace(wave * 100 + n) for n in range(20)]
+            time.sleep(0.05)
+        for _ in range(1000):
+            if len(server.deliveries()) == len(traces) and not TraceOutbox.objects.exists():
+                break
+            time.sleep(0.02)
+        assert loop.is_alive()
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+
+    assert not loop.is_alive()
+    assert server.refused == 1
+    assert server.deliveries() == Counter({t.trace_id: 1 for t in traces})
+    assert not TraceOutbox.objects.exists()
+
+
+def test_the_exporter_thread_starts_only_when_export_is_enabled(monkeypatch):
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    assert export.start_exporter_thread(threading.Event()) is None
