@@ -3,9 +3,11 @@
 import csv
 import io
 import json
+import math
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -97,3 +99,64 @@ def test_run_export_under_another_dataset_is_404(browser_client, finished_run, m
     other = make_dataset(name="Other")
     url = reverse("run-results-export", args=[other.id, finished_run.id, "csv"])
     assert browser_client.get(url).status_code == 404
+
+
+def strict_json(line: str):
+    """A parser that takes only JSON: no NaN/Infinity, no overflowing number, no lone surrogate."""
+
+    def finite(text):
+        value = float(text)
+        assert math.isfinite(value), f"{text} is out of range"
+        return value
+
+    def refuse(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    value = json.loads(line, parse_constant=refuse, parse_float=finite)
+    json.dumps(value, ensure_ascii=False).encode()  # a lone surrogate cannot be encoded
+    return value
+
+
+def test_items_from_every_door_export_as_strict_jsonl(browser_client, api, make_dataset):
+    dataset = make_dataset(name="Doors")
+    items_url = f"/api/datasets/{dataset.id}/items"
+    tricky = '{"emoji": "\\ud83d\\ude00", "big": 1e308, "tiny": -5e-324, "nested": ' + "[" * 60 + "]" * 60 + "}"
+    unstorable = ["NaN", "1e999", '"\\ud800"', "[" * 100 + "]" * 100]
+
+    def upload(name, text):
+        browser_client.post(
+            reverse("dataset-import", args=[dataset.id]), {"file": SimpleUploadedFile(name, text.encode()), "format": ""}
+        )
+        review = reverse("dataset-import-review", args=[dataset.id])
+        return browser_client.post(review, {"step": "import", "col_0": "input"})
+
+    def csv(text):
+        return 'input\n"' + text.replace('"', '""') + '"\n'
+
+    # Each door takes the tricky but valid JSON, and refuses what cannot be stored.
+    assert api.post(items_url, f'{{"input": {tricky}}}', content_type="application/json").status_code == 201
+    bulk = f'{{"items": [{{"input": "a"}}, {{"input": "b", "context": {tricky}}}]}}'
+    assert api.post(f"{items_url}/bulk", bulk, content_type="application/json").status_code == 201
+    assert upload("rows.jsonl", f'{{"input": {tricky}}}\n').status_code == 302
+    assert upload("rows.json", f'[{{"input": 1, "expectedOutput": {tricky}}}]').status_code == 302
+    assert upload("rows.csv", csv(tricky)).status_code == 302
+    assert browser_client.post(reverse("item-create", args=[dataset.id]), {"input": tricky}).status_code == 302
+    edited = dataset.items.get(input="a")
+    edit_url = reverse("item-edit", args=[dataset.id, edited.id])
+    assert browser_client.post(edit_url, {"input": tricky, "context": tricky}).status_code == 302
+    for text in unstorable:
+        assert api.post(items_url, f'{{"input": {text}}}', content_type="application/json").status_code == 400
+        bulk = f'{{"items": [{{"input": 1}}, {{"input": {text}}}]}}'
+        assert api.post(f"{items_url}/bulk", bulk, content_type="application/json").status_code == 400
+        patch = f'{{"input": {text}}}'
+        assert api.patch(f"{items_url}/{edited.id}", patch, content_type="application/json").status_code == 400
+        assert upload("bad.jsonl", f'{{"input": {text}}}\n').status_code == 400
+        assert upload("bad.json", f'[{{"input": {text}}}]').status_code == 400
+        assert upload("bad.csv", csv(f"[{text}]")).status_code == 400  # a CSV cell is JSON when it looks like it
+        assert browser_client.post(reverse("item-create", args=[dataset.id]), {"input": text}).status_code == 400
+        assert browser_client.post(edit_url, {"input": text}).status_code == 400
+
+    export = body(browser_client.get(reverse("dataset-export", args=[dataset.id, "jsonl"])))
+    rows = [strict_json(line) for line in export.splitlines()]
+    assert len(rows) == 7 == dataset.items.count()
+    assert all(json.loads(tricky) in (row["input"], row["expectedOutput"], row["context"]) for row in rows)

@@ -147,3 +147,32 @@ def test_exported_csv_imports_back_unchanged(browser_client, capitals, make_data
         i.input["question"] for i in capitals.items.all()
     )
     assert {i.expected_output for i in target.items.all()} == {"Paris", "Tokyo", "Lima"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("nan.json", '[{"input": {"x": NaN}}, {"input": 1e999}]', [
+            "row 1: input is not valid JSON: NaN", "row 2: input is not valid JSON: Infinity",
+        ]),
+        ("nan.jsonl", '{"input": 1}\n{"input": Infinity}\n', ["row 2 is not valid JSON: Infinity"]),
+        ("surrogate.jsonl", '{"input": "\\ud800"}\n', ["row 1 is not valid JSON: lone surrogate \\ud800"]),
+        ("surrogate.json", '[{"input": "fine"}, {"input": "\\udfff"}]', [
+            "row 2: input is not valid JSON: lone surrogate \\udfff",
+        ]),
+        ("deep.json", "[" * 10_000 + "]" * 10_000, ["The file is nested deeper than 64 levels"]),
+        ("deep.jsonl", '{"input": ' + "[" * 10_000 + "]" * 10_000 + "}\n", ["row 1 is nested deeper than 64 levels"]),
+    ],
+)
+def test_json_that_cannot_be_stored_refuses_the_whole_file(browser_client, api, capitals, name, content, expected):
+    upload(browser_client, capitals, name, content)
+    for _ in range(2):  # every load of the review page says why; none is a 500
+        response = browser_client.get(review_url(capitals))
+        html = response.content.decode()
+        assert response.status_code == 400
+        assert "Nothing was imported" in html
+        assert all(message in html for message in expected)
+    assert browser_client.post(review_url(capitals), {"step": "import"}).status_code == 400
+    capitals.refresh_from_db()
+    assert capitals.version == 1 and capitals.item_count == 3
+    assert api.get(f"/api/datasets/{capitals.id}/items").status_code == 200

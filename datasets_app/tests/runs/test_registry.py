@@ -15,9 +15,8 @@ def has_bang(*, input, output, expected):
 
 
 @pytest.fixture
-def reload_registry(monkeypatch):
-    monkeypatch.setattr(registry, "_loaded", False)
-    yield
+def reload_registry():
+    yield registry.load
     registry.unregister_target("agent", "shouter")
     registry.unregister_scorer("has-bang")
 
@@ -26,6 +25,7 @@ def reload_registry(monkeypatch):
 def test_callables_registered_by_dotted_path_in_settings_run(settings, reload_registry, make_dataset, run_worker):
     settings.PLAYGROUND_TARGETS = {"agent/shouter": "datasets_app.tests.runs.test_registry.shout"}
     settings.PLAYGROUND_SCORERS = {"has-bang": "datasets_app.tests.runs.test_registry.has_bang"}
+    reload_registry()  # what Django's start-up does with these settings
 
     assert registry.get_target("agent", "shouter").func is shout
     dataset = make_dataset(items=[{"input": "hello"}])

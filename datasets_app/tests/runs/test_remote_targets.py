@@ -73,8 +73,11 @@ def test_chat_model_target_records_output_and_token_usage(make_dataset, run_work
     sent = server.requests[0]["body"]
     assert sent["model"] == "local-llama"
     assert sent["messages"][0] == {"role": "system", "content": "Answer briefly."}
-    root = next(s for s in Trace.objects.get(trace_id=result.trace_id).spans if s["parentSpanId"] is None)
-    assert root["attributes"]["gen_ai.usage.totalTokens"] == 14
+    spans = {s["name"]: s["attributes"] for s in Trace.objects.get(trace_id=result.trace_id).spans}
+    assert spans["run item"]["llm.token_count.total"] == 14
+    target = spans["target"]
+    assert (target["openinference.span.kind"], target["llm.model_name"]) == ("LLM", "local-llama")
+    assert (target["llm.token_count.prompt"], target["gen_ai.usage.output_tokens"]) == (11, 3)
 
 
 def test_llm_judge_scores_through_the_same_openai_configuration(make_dataset, run_worker, server, settings):

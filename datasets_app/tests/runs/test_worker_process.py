@@ -2,6 +2,7 @@
 or wedge their worker, supervision, and a drain on SIGTERM. Run on SQLite
 and, in `make test`'s second pass, on PostgreSQL."""
 
+import importlib
 import os
 import signal
 import subprocess
@@ -60,8 +61,15 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        os.unlink(self.log.name)
+        Path(self.log.name).unlink(missing_ok=True)
         return self.process.returncode
+
+
+@pytest.fixture(autouse=True)
+def _plugins():
+    """Workers load the test targets through PLAYGROUND_PLUGIN_MODULES; this
+    process needs them too, to start runs of them."""
+    importlib.import_module("datasets_app.tests.runs.plugins")
 
 
 @pytest.fixture
