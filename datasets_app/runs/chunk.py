@@ -18,7 +18,8 @@ from django.conf import settings
 from . import lifecycle, registry
 from .isolation import pool
 from .item import ItemExecutor, Job, Outcome
-from .lifecycle import MAX_ITEM_CRASHES, Claim, Written
+from .lifecycle import MAX_ITEM_CRASHES, Claim
+from .recording import Written
 
 if TYPE_CHECKING:
     from .worker import Worker

@@ -13,6 +13,7 @@ catalogue changes (`registry.generation`), idle children are replaced.
 """
 
 import asyncio
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -24,6 +25,7 @@ from django.db import connections
 
 from . import registry
 
+PR_SET_PDEATHSIG = 1
 MAX_IDLE = 64  # children kept for reuse; more are stopped when they come back
 
 
@@ -40,6 +42,14 @@ class SandboxDied(Exception):
     """The sandbox process exited in the middle of a call (os._exit, a segfault)."""
 
 
+def die_with_parent(signum: int) -> None:
+    """Ask Linux to send `signum` to this process when its parent dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
+    except OSError:
+        pass  # not Linux: orphans end when their pipe closes after the current call
+
+
 def _lookup(kind: str, key: tuple) -> Any:
     found = registry.get_target(*key) if kind == "target" else registry.get_scorer(*key)
     if found is None:
@@ -53,6 +63,7 @@ def _serve(conn: Connection) -> None:
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(signal.SIGKILL)  # a spinning call must not outlive a killed worker
     # The worker's database connections came along with the fork. Closing them
     # here would end the parent's sessions, so keep them referenced and unused.
     inherited = [c.connection for c in connections.all(initialized_only=True)]

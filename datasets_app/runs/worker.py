@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from ..models import DatasetRun
-from . import export, lifecycle
+from . import export, lifecycle, recording
 from .chunk import ChunkRunner, Stop
 from .clients import close_clients
 from .isolation import pool
@@ -209,7 +209,7 @@ class Worker:
                 written = None
                 if not runner.discarding:
                     written = await self.db(
-                        lifecycle.record_outcomes, chunk_id=runner.chunk.pk, run_id=runner.run.pk,
+                        recording.record_outcomes, chunk_id=runner.chunk.pk, run_id=runner.run.pk,
                         worker_id=self.worker_id, outcomes=outcomes, export=self.export,
                     )
                 runner.acknowledge(len(outcomes), written)

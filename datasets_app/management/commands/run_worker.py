@@ -16,6 +16,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from datasets_app.runs.isolation import die_with_parent
 from datasets_app.runs.worker import Worker
 
 logger = logging.getLogger("datasets_app.worker")
@@ -52,8 +53,12 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        def spawn() -> subprocess.Popen:
+            # A supervisor that is killed outright takes its workers with it (they drain).
+            return subprocess.Popen(command, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
+
         for slot in range(count):
-            processes[slot], started[slot] = subprocess.Popen(command), time.monotonic()
+            processes[slot], started[slot] = spawn(), time.monotonic()
         while processes:
             time.sleep(0.2)
             for slot, process in list(processes.items()):
@@ -69,4 +74,4 @@ class Command(BaseCommand):
                 logger.warning("Worker process %s exited with %s; restarting in %.1f s", process.pid, code,
                                backoff[slot])
                 time.sleep(backoff[slot])
-                processes[slot], started[slot] = subprocess.Popen(command), time.monotonic()
+                processes[slot], started[slot] = spawn(), time.monotonic()
