@@ -44,6 +44,7 @@ MAX_HELD = 8  # chunks held at once (the rest finish their last items)
 IDLE_POLL = 0.1  # seconds between looks for new work when idle
 STATUS_POLL = 0.25  # seconds between looks at the status of the runs held (cancel)
 WRITE_BATCH_MAX = 500
+DRAIN_DB_PATIENCE = 10.0  # seconds a draining worker keeps retrying a database that is gone
 
 
 def new_worker_id() -> str:
@@ -82,12 +83,16 @@ class Worker:
         """Run ORM code on a database thread, retrying lost connections with backoff."""
         executor = self._control_thread if control else self._write_thread
         delay = 0.1
+        failing_since = None
         while True:
             try:
                 return await asyncio.get_running_loop().run_in_executor(
                     executor, functools.partial(_db_call, func, args, kwargs)
                 )
             except (OperationalError, InterfaceError) as exc:
+                failing_since = failing_since or time.monotonic()
+                if self.stopping and time.monotonic() - failing_since > DRAIN_DB_PATIENCE:
+                    raise  # shutting down with no database: leases expire, others take over
                 logger.warning("Database error in %s (%s); retrying in %.1f s", func.__name__, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

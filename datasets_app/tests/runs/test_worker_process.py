@@ -82,7 +82,10 @@ def workers():
 
     yield start
     for worker in started:
-        worker.stop()
+        try:
+            worker.stop()
+        except Exception:
+            worker.process.kill()
 
 
 def wait_for_terminal(run: DatasetRun, worker: WorkerProcess, timeout: float = 120) -> DatasetRun:
