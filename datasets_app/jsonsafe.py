@@ -11,16 +11,17 @@ anything else.
 """
 
 import json
+import math
 import re
 from typing import Any
 
-# Nesting of user JSON, containers counted: `[]` is 1 level, `[[]]` 2. Also
-# what keeps the recursive json encoder, decoder and the schema validator far
-# from Python's recursion limit.
+# Nesting of user JSON, containers counted: `[]` is 1 level, `[[]]` 2. It
+# bounds each stored value and each JSON text parsed (an API body's own levels
+# count), and keeps the recursive json encoder and decoder and the schema
+# validator far from Python's recursion limit.
 MAX_JSON_DEPTH = 64
 
 _CONTAINERS = (dict, list, tuple)
-_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 # What never nests: strings (each to its closing quote, or to the end of a
 # malformed text) and runs of anything but brackets, quotes and newlines.
 # Possessive, and no match can fail once started: linear in the text.
@@ -74,10 +75,8 @@ def _dumps_checked(value: Any, label: str, max_bytes: int | None) -> str:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False)
     except TypeError as exc:
         raise UnsafeJSON(f"{label} is not JSON-serialisable: {exc}") from exc
-    except ValueError as exc:
-        # "Out of range float values are not JSON compliant: nan", or an int over Python's digit limit.
-        detail = str(exc)
-        raise UnsafeJSON(f"{label} is not valid JSON: {_NON_FINITE.get(detail.rpartition(': ')[2], detail)}") from exc
+    except ValueError as exc:  # a non-finite float, or an int over Python's digit limit
+        raise UnsafeJSON(f"{label} is not valid JSON: {_non_finite(value) or exc}") from exc
     try:
         size = len(text.encode())
     except UnicodeEncodeError as exc:
@@ -86,6 +85,22 @@ def _dumps_checked(value: Any, label: str, max_bytes: int | None) -> str:
     if max_bytes is not None and size > max_bytes:
         raise UnsafeJSON(f"{label} is {size} bytes, over the {max_bytes} byte limit")
     return text
+
+
+def _non_finite(value: Any) -> str | None:
+    """A non-finite float in `value`, spelled as json writes it: json's own error does
+    not say which on every Python version."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return "NaN" if math.isnan(node) else "Infinity" if node > 0 else "-Infinity"
+        if isinstance(node, dict):
+            stack.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, _CONTAINERS):
+            stack.extend(node)
+    return None
 
 
 def _too_deep(value: Any) -> bool:

@@ -6,10 +6,13 @@ dataset's schemas are applied to every item written. These validator classes
 match them with RE2 (`re.search` semantics: a match anywhere), and so the
 `additionalProperties` that depends on `patternProperties`, and the `regex`
 format with which a schema itself is checked. RE2 has no backreferences or
-lookaround: a schema using them is refused when it is saved.
+lookaround: a schema using them is refused when it is saved (`problem`).
+`unevaluatedProperties` matches `patternProperties` keys too, with `re` and
+deep inside jsonschema, so the two together are refused as well.
 
-`unevaluatedProperties` also matches `patternProperties` keys, with `re` and
-deep inside jsonschema, so the two together are refused (`problem`).
+Importing this module registers the classes as jsonschema's validators for
+their dialects: anywhere in the process, `jsonschema.validators.validator_for`
+answers with them for a schema that names its `$schema`.
 """
 
 import copy
@@ -56,9 +59,15 @@ def _additional_properties(validator, additional, instance, schema):
         for extra in extras:
             yield from validator.descend(instance[extra], additional, path=extra)
     elif not additional and extras:
+        # jsonschema's own messages
         listed = ", ".join(repr(extra) for extra in sorted(extras))
-        verb = "was" if len(extras) == 1 else "were"
-        yield ValidationError(f"Additional properties are not allowed ({listed} {verb} unexpected)")
+        if patterns:
+            verb = "does" if len(extras) == 1 else "do"
+            regexes = ", ".join(repr(pattern) for pattern in sorted(patterns))
+            yield ValidationError(f"{listed} {verb} not match any of the regexes: {regexes}")
+        else:
+            verb = "was" if len(extras) == 1 else "were"
+            yield ValidationError(f"Additional properties are not allowed ({listed} {verb} unexpected)")
 
 
 FORMAT_CHECKER = copy.deepcopy(jsonschema.Draft202012Validator.FORMAT_CHECKER)
@@ -97,8 +106,9 @@ _LOCAL_REFERENCES_ONLY = referencing.Registry()
 
 class NotApplicable(Exception):
     """A schema that passed `problem` but cannot be applied: a `$ref` that resolves to
-    nothing or refers back to itself without end, or a pattern RE2 refuses in a
-    schema saved before patterns ran on RE2."""
+    nothing or refers back to itself without end, or a pattern RE2 refuses where the
+    schema's check does not look (draft 4 patternProperties keys, schemas saved
+    before patterns ran on RE2)."""
 
 
 def validator_class(schema: Any) -> type[jsonschema.protocols.Validator]:
@@ -127,15 +137,28 @@ def problem(schema: Any) -> str | None:
     try:
         validator_class(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
-        if exc.validator == "format" and exc.validator_value == "regex":
+        refused = _refused_pattern(exc)
+        if refused:
             return (
-                f"the pattern {exc.instance!r} is not supported: it is invalid or uses a feature "
-                f"RE2 does not support (backreferences/lookaround): {_reason(exc.cause)}"
+                f"the pattern {refused.instance!r} is not supported: it is invalid or uses a feature "
+                f"RE2 does not support (backreferences/lookaround): {_reason(refused.cause)}"
             )
         return exc.message
     keys = _keys(schema)
     if "unevaluatedProperties" in keys and "patternProperties" in keys:
         return "patternProperties cannot be used together with unevaluatedProperties"
+    return None
+
+
+def _refused_pattern(error: jsonschema.SchemaError) -> ValidationError | None:
+    """The `regex` format error behind `error`, which may sit in the context of an anyOf
+    (draft 7's `items` is a schema or a list of them)."""
+    stack = [error]
+    while stack:
+        error = stack.pop()
+        if error.validator == "format" and error.validator_value == "regex":
+            return error
+        stack.extend(error.context)
     return None
 
 

@@ -15,7 +15,8 @@ JSON_TEXTAREA = forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class":
 
 
 class JSONTextField(forms.CharField):
-    """A textarea holding JSON text; cleans to the parsed value (blank → None)."""
+    """A textarea holding JSON text; cleans to the parsed value (blank → None), refusing
+    JSON that could not be stored (`jsonsafe`)."""
 
     widget = JSON_TEXTAREA
 

@@ -8,6 +8,13 @@ from datasets_app.models import DatasetRun
 from datasets_app.runs.worker import Worker
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """The default hasher costs about a second per user on these machines;
+    tests check who may log in, not the hasher's strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(username="alice", password="correct horse battery")

@@ -19,7 +19,8 @@ def nested(depth, leaf=1):
 
 
 def test_check_json_returns_the_stored_text():
-    assert check_json({"b": [1, 2.5, None], "a": "é✓", 1: (True,)}, label="x") == '{"b":[1,2.5,null],"a":"é✓","1":[true]}'
+    value = {"b": [1, 2.5, None], "a": "é✓", 1: (True,)}
+    assert check_json(value, label="x") == '{"b":[1,2.5,null],"a":"é✓","1":[true]}'
 
 
 @pytest.mark.parametrize(

@@ -124,9 +124,8 @@ def test_items_from_every_door_export_as_strict_jsonl(browser_client, api, make_
     unstorable = ["NaN", "1e999", '"\\ud800"', "[" * 100 + "]" * 100]
 
     def upload(name, text):
-        browser_client.post(
-            reverse("dataset-import", args=[dataset.id]), {"file": SimpleUploadedFile(name, text.encode()), "format": ""}
-        )
+        file = SimpleUploadedFile(name, text.encode())
+        browser_client.post(reverse("dataset-import", args=[dataset.id]), {"file": file, "format": ""})
         review = reverse("dataset-import-review", args=[dataset.id])
         return browser_client.post(review, {"step": "import", "col_0": "input"})
 

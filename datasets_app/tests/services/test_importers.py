@@ -146,7 +146,9 @@ DEEP = "[" * 10_000 + "]" * 10_000
             "row 2: expectedOutput is not valid JSON: NaN",
         ]),
         ("json", DEEP, ["The file is nested deeper than 64 levels"]),
-        ("json", '[\n  {"input": 1},\n  {"input": ' + DEEP + "}\n]", ["The file is nested deeper than 64 levels (line 3)"]),
+        ("json", '[\n  {"input": 1},\n  {"input": ' + DEEP + "}\n]", [
+            "The file is nested deeper than 64 levels (line 3)",
+        ]),
         ("csv", 'q,meta\nfine,"[1]"\nbad,"[NaN]"\ndeep,"' + DEEP + '"\n', [
             "row 3: column meta is not valid JSON: NaN",
             "row 4: column meta is nested deeper than 64 levels",
