@@ -69,6 +69,12 @@ class ChunkRunner:
     async def execute(self) -> None:
         try:
             await self._feed()
+        except Exception:
+            # An engine bug, not the user's: give the chunk up. Its lease runs
+            # out and another claim resumes it, counting a crash against the
+            # items in flight, so a chunk that always fails this way still ends.
+            logger.exception("Chunk %s of run %s failed to feed its items", self.chunk.index, self.run.id)
+            self.stop(Stop.LEASE_LOST)
         finally:
             self.feeding = False
             self.worker.wake.set()

@@ -212,11 +212,17 @@ class Worker:
                 by_runner.setdefault(runner, []).append(outcome)
             for runner, outcomes in by_runner.items():
                 written = None
-                if not runner.discarding:
-                    written = await self.db(
-                        recording.record_outcomes, chunk_id=runner.chunk.pk, run_id=runner.run.pk,
-                        worker_id=self.worker_id, outcomes=outcomes, export=self.export,
-                    )
+                try:
+                    if not runner.discarding:
+                        written = await self.db(
+                            recording.record_outcomes, chunk_id=runner.chunk.pk, run_id=runner.run.pk,
+                            worker_id=self.worker_id, outcomes=outcomes, export=self.export,
+                        )
+                except Exception:
+                    # Not the database's refusal of a row (that is handled per item) but
+                    # an engine bug: give the chunk up rather than stop writing for all.
+                    logger.exception("Writing %d outcome(s) of chunk %s failed", len(outcomes), runner.chunk.pk)
+                    runner.stop(Stop.LEASE_LOST)
                 runner.acknowledge(len(outcomes), written)
 
     async def _heartbeat(self) -> None:
@@ -226,20 +232,26 @@ class Worker:
         next_renewal = 0.0
         while True:
             await asyncio.sleep(STATUS_POLL)
-            runners = list(self.runners)
-            if not runners:
-                continue
+            try:
+                next_renewal = await self._beat(next_renewal, renew_every)
+            except Exception:
+                logger.exception("Heartbeat failed; trying again")
+
+    async def _beat(self, next_renewal: float, renew_every: float) -> float:
+        runners = list(self.runners)
+        if runners:
             statuses = await self.db(lifecycle.run_statuses, {r.run.pk for r in runners}, control=True)
             for runner in runners:
                 if statuses.get(runner.run.pk) != DatasetRun.Status.RUNNING:
                     runner.stop(Stop.RUN_FINISHED)
-            if time.monotonic() >= next_renewal:
-                next_renewal = time.monotonic() + renew_every
-                held = await self.db(lifecycle.renew_leases, chunk_ids=[r.chunk.pk for r in runners],
-                                     worker_id=self.worker_id, control=True)
-                for runner in runners:
-                    if runner.chunk.pk not in held and runner.stopped is None:
-                        runner.stop(Stop.LEASE_LOST)
+        if runners and time.monotonic() >= next_renewal:
+            next_renewal = time.monotonic() + renew_every
+            held = await self.db(lifecycle.renew_leases, chunk_ids=[r.chunk.pk for r in runners],
+                                 worker_id=self.worker_id, control=True)
+            for runner in runners:
+                if runner.chunk.pk not in held:
+                    runner.stop(Stop.LEASE_LOST)
+        return next_renewal
 
     async def _tick(self) -> None:
         while True:
