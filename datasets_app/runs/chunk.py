@@ -144,7 +144,7 @@ class ChunkRunner:
             slots.release()
             if outcome is not None:
                 self._submit(outcome)
-            self.tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self.tasks.discard(asyncio.current_task())
             self._check_idle()
 
     def _submit(self, outcome: Outcome) -> None:

@@ -32,7 +32,7 @@ def openai_client():
             api_key=settings.OPENAI_API_KEY or "not-needed",
             max_retries=0,  # the run engine owns retries and counts them
             timeout=300,
-            http_client=httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=1000)),
+            http_client=httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=1000)),  # type: ignore[arg-type]
         )
     return clients["openai"]
 

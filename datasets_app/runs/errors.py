@@ -50,4 +50,6 @@ def error_message(exc: BaseException) -> str:
         return type_name
     if type_name not in PLAIN_MESSAGES:
         text = f"{type_name}: {text}"
-    return text[:2000]
+    # Lone surrogates and NUL cannot be stored as text (UTF-8, PostgreSQL): escape them.
+    text = text[:2000].encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")

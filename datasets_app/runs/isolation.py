@@ -111,7 +111,7 @@ class Sandbox:
         loop = asyncio.get_running_loop()
         readable = loop.create_future()
         self.conn.send((kind, key, args, kwargs))
-        loop.add_reader(self.conn.fileno(), lambda: readable.done() or readable.set_result(None))
+        loop.add_reader(self.conn.fileno(), lambda: readable.done() or readable.set_result(None))  # type: ignore[func-returns-value]
         try:
             await readable
         finally:

@@ -9,6 +9,7 @@ code that cannot hang) run inline.
 """
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -18,14 +19,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode
 
 from ..jsonsafe import UnsafeJSON, check_json
 from .errors import AttemptTimeout, error_message, is_transient
 from .isolation import pool
 from .registry import Scorer, Target, TargetOutput
-from .tracing import SPAN_KIND, collector, io_attributes, target_span_kind, trace_id_hex, tracer, usage_attributes
+from .rows import EncodedJSON
+from .tracing import SPAN_KIND, ItemTrace, Span, io_attributes, target_span_kind, usage_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,11 @@ def time_ordered_uuid() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def encode_json(value: Any) -> EncodedJSON:
+    """JSON text of a value that came out of storage (checked on the way in)."""
+    return EncodedJSON(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
 @dataclass
 class Job:
     item_id: uuid.UUID
@@ -49,6 +54,9 @@ class Job:
     input: Any
     expected_output: Any
     context: Any
+    # Encoded once: stored with the result and shown on the spans.
+    input_json: EncodedJSON
+    expected_json: EncodedJSON
 
     @property
     def key(self) -> str:
@@ -61,6 +69,7 @@ class Outcome:
     job: Job
     result_id: uuid.UUID = field(default_factory=time_ordered_uuid)
     output: Any = None
+    output_json: EncodedJSON | None = None
     error: str | None = None
     usage: dict | None = None
     scores: list = field(default_factory=list)
@@ -110,8 +119,7 @@ class ItemExecutor:
 
     def __init__(self, *, run_id: uuid.UUID, dataset_id: uuid.UUID, target: Target, scorers: list[Scorer],
                  timeout: float, max_retries: int):
-        self.run_id = run_id
-        self.dataset_id = dataset_id
+        self.run_id, self.dataset_id = str(run_id), str(dataset_id)
         self.target = target
         self.scorers = scorers
         self.timeout = timeout
@@ -120,52 +128,47 @@ class ItemExecutor:
 
     async def execute(self, job: Job) -> Outcome:
         """The item's outcome. Cancelling the calling task abandons the item:
-        its calls are cancelled or killed and its spans dropped."""
+        its calls are cancelled or killed, and its spans are never stored."""
         first_started = time.time()
         outcome = Outcome(job=job, started_at=datetime.fromtimestamp(first_started, tz=UTC))
-        root = tracer.start_span("run item", start_time=time.time_ns(), attributes=self._root_attributes(job))
-        outcome.trace_id = trace_id_hex(root)
-        try:
-            parent = trace.set_span_in_context(root)
-            finished = await self._run_target(job, outcome, parent)
-            outcome.retry_count = max(0, outcome.retry_count)
-            outcome.latency_ms = round((finished - first_started) * 1000, 3)
-            outcome.completed_at = datetime.fromtimestamp(finished, tz=UTC)
-            if outcome.error is None:
-                outcome.scores = [await self._run_scorer(scorer, job, outcome.output, parent) for scorer in self.scorers]
-            self._end_root(root, outcome)
-        except BaseException:
-            root.end()
-            collector.take(int(outcome.trace_id, 16))  # an abandoned item leaves no spans
-            raise
-        outcome.spans = collector.take(int(outcome.trace_id, 16))
+        trace = ItemTrace()
+        root = trace.start("run item", attributes=self._root_attributes(job))
+        finished = await self._run_target(job, outcome, trace, root)
+        outcome.latency_ms = round((finished - first_started) * 1000, 3)
+        outcome.completed_at = datetime.fromtimestamp(finished, tz=UTC)
+        if outcome.error is None:
+            outcome.scores = [await self._run_scorer(scorer, job, outcome.output, trace, root)
+                              for scorer in self.scorers]
+        self._end_root(root, outcome)
+        outcome.trace_id, outcome.spans = trace.trace_id, trace.as_dicts()
         return outcome
 
     def _root_attributes(self, job: Job) -> dict:
-        metadata = {"runId": str(self.run_id), "datasetId": str(self.dataset_id), "itemId": str(job.item_id),
+        item_id = str(job.item_id)
+        metadata = {"runId": self.run_id, "datasetId": self.dataset_id, "itemId": item_id,
                     "itemVersion": job.item_version, "repetition": job.repetition}
         return {
             SPAN_KIND: "CHAIN",
-            **io_attributes("input", job.input),
-            "metadata": check_json(metadata, label="metadata"),
-            "playground.run_id": str(self.run_id),
-            "playground.dataset_id": str(self.dataset_id),
+            **io_attributes("input", job.input, job.input_json.text),
+            "metadata": json.dumps(metadata),
+            "playground.run_id": self.run_id,
+            "playground.dataset_id": self.dataset_id,
             "playground.target": f"{self.target.target_type}/{self.target.target_id}",
-            "playground.item_id": str(job.item_id),
+            "playground.item_id": item_id,
             "playground.item_version": job.item_version,
             "playground.repetition": job.repetition,
         }
 
     def _end_root(self, root: Span, outcome: Outcome) -> None:
-        root.set_attribute("playground.latency_ms", outcome.latency_ms)
-        root.set_attribute("playground.retry_count", outcome.retry_count)
-        root.set_attributes(usage_attributes(outcome.usage))
+        attributes = {"playground.latency_ms": outcome.latency_ms, "playground.retry_count": outcome.retry_count,
+                      **usage_attributes(outcome.usage)}
         if outcome.error is not None:
-            root.set_attribute("error.message", outcome.error)
-            root.set_status(Status(StatusCode.ERROR, outcome.error[:200]))
+            attributes["error.message"] = outcome.error
+            root.fail(outcome.error, "ItemFailed")
         else:
-            root.set_attributes(io_attributes("output", outcome.output))
-            root.set_status(Status(StatusCode.OK))
+            attributes.update(io_attributes("output", outcome.output, outcome.output_json.text))
+            root.ok()
+        root.set_attributes(attributes)
         root.end()
 
     async def _call(self, kind: str, key: tuple, func, isolated: bool, *args, **kwargs) -> Any:
@@ -173,13 +176,13 @@ class ItemExecutor:
         code which swallows its cancellation cannot hold the item: after a
         short grace it is left behind (and a sandbox is killed at once)."""
 
+        if not isolated and not asyncio.iscoroutinefunction(func):
+            return func(*args, **kwargs)  # a built-in that cannot hang: no task, no timer
+
         async def invoke():
             if isolated:
                 return await pool.call(kind, key, *args, **kwargs)
-            value = func(*args, **kwargs)
-            if asyncio.iscoroutine(value):
-                value = await value
-            return value
+            return await func(*args, **kwargs)
 
         call = asyncio.ensure_future(invoke())
         try:
@@ -195,39 +198,42 @@ class ItemExecutor:
             raise AttemptTimeout(f"Timed out after {self.timeout:g} s")
         return call.result()
 
-    async def _run_target(self, job: Job, outcome: Outcome, parent) -> float:
+    async def _run_target(self, job: Job, outcome: Outcome, trace: ItemTrace, root: Span) -> float:
         """Call the target, retrying transient failures; one span per attempt
         ("target", then "target retry 1", …). Returns when the last attempt ended."""
         target = self.target
         for attempt in range(self.max_retries + 1):
-            span = tracer.start_span("target" if attempt == 0 else f"target retry {attempt}", context=parent)
-            span.set_attributes({SPAN_KIND: self.target_kind, **io_attributes("input", job.input)})
+            span = trace.start("target" if attempt == 0 else f"target retry {attempt}", parent=root,
+                               attributes={SPAN_KIND: self.target_kind,
+                                           **io_attributes("input", job.input, job.input_json.text)})
             retry = False
             try:
                 value = await self._call("target", (target.target_type, target.target_id), target.func,
                                          target.isolated, job.input, job.context)
                 if isinstance(value, TargetOutput):
+                    check_json(value.attributes, label="span attributes")
                     span.set_attributes(value.attributes)
                     span.set_attributes(usage_attributes(value.usage, value.attributes.get("gen_ai.request.model")))
+                    if value.usage is not None:
+                        check_json(value.usage, label="usage")
                     outcome.usage = value.usage
                     value = value.output
-                check_json(value, label="output", max_bytes=settings.PLAYGROUND_MAX_OUTPUT_BYTES)
-                if outcome.usage is not None:
-                    check_json(outcome.usage, label="usage")
-                outcome.output, outcome.error = value, None
-                span.set_attributes(io_attributes("output", value))
-                span.set_status(Status(StatusCode.OK))
+                text = check_json(value, label="output", max_bytes=settings.PLAYGROUND_MAX_OUTPUT_BYTES)
+                outcome.output, outcome.output_json, outcome.error = value, EncodedJSON(text), None
+                span.set_attributes(io_attributes("output", value, text))
+                span.ok()
             except asyncio.CancelledError as exc:
                 if _being_cancelled():
-                    span.end()
                     raise
                 outcome.error = error_message(exc)  # the user's code raised it: this item's error
                 self._fail_span(span, exc)
             except (Exception, SystemExit, KeyboardInterrupt) as exc:
-                outcome.output, outcome.error = None, error_message(exc)
+                outcome.output, outcome.output_json, outcome.usage = None, None, None
+                outcome.error = error_message(exc)
                 self._fail_span(span, exc)
                 retry = is_transient(exc) and not isinstance(exc, UnsafeJSON)
-            span.end()
+            finally:
+                span.end()
             outcome.retry_count = attempt
             if not retry or attempt == self.max_retries:
                 break
@@ -236,30 +242,28 @@ class ItemExecutor:
 
     @staticmethod
     def _fail_span(span: Span, exc: BaseException) -> None:
-        message = error_message(exc)
-        span.set_status(Status(StatusCode.ERROR, message[:200]))
-        span.set_attribute("error.type", getattr(exc, "type_name", type(exc).__name__))
+        span.fail(error_message(exc), getattr(exc, "type_name", type(exc).__name__))
 
-    async def _run_scorer(self, scorer: Scorer, job: Job, output: Any, parent) -> dict:
+    async def _run_scorer(self, scorer: Scorer, job: Job, output: Any, trace: ItemTrace, root: Span) -> dict:
         entry = {"scorerId": scorer.scorer_id, "scorerName": scorer.name, "score": None, "reason": None, "error": None}
-        span = tracer.start_span(f"scorer {scorer.scorer_id}", context=parent, attributes={SPAN_KIND: "EVALUATOR"})
+        span = trace.start(f"scorer {scorer.scorer_id}", parent=root, attributes={SPAN_KIND: "EVALUATOR"})
         try:
             value = await self._call("scorer", (scorer.scorer_id,), scorer.func, scorer.isolated,
                                      input=job.input, output=output, expected=job.expected_output)
             entry["score"], entry["reason"] = _normalise_score(value)
             check_json(entry, label=f"scorer {scorer.scorer_id}")
             if entry["score"] is not None:
-                span.set_attribute("playground.score", entry["score"])
+                span.set_attributes({"playground.score": entry["score"]})
             span.set_attributes(io_attributes("output", {"score": entry["score"], "reason": entry["reason"]}))
-            span.set_status(Status(StatusCode.OK))
+            span.ok()
         except asyncio.CancelledError as exc:
             if _being_cancelled():
-                span.end()
                 raise
             entry["error"] = error_message(exc)
             self._fail_span(span, exc)
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
             entry["score"], entry["reason"], entry["error"] = None, None, error_message(exc)
             self._fail_span(span, exc)
-        span.end()
+        finally:
+            span.end()
         return entry

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from ..exceptions import StateConflict
 from ..models import DatasetRun, DatasetRunResult, RunChunk
-from .item import Job
+from .item import Job, encode_json
 
 Run, Chunk = DatasetRun.Status, RunChunk.Status
 
@@ -161,6 +161,8 @@ def chunk_jobs(chunk: RunChunk) -> list[Job]:
             input=version.snapshot.get("input"),
             expected_output=version.snapshot.get("expectedOutput"),
             context=version.snapshot.get("context"),
+            input_json=encode_json(version.snapshot.get("input")),
+            expected_json=encode_json(version.snapshot.get("expectedOutput")),
         )
         for version in versions.iterator(chunk_size=500)
         for repetition in range(run.repetitions)

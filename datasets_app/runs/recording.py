@@ -7,6 +7,7 @@ chunk writes nothing) and by the run's status (a cancel that committed first
 wins, and the run's rows and counters never change after it is terminal).
 """
 
+import json
 from enum import Enum
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.utils import timezone
 from ..models import DatasetRun, DatasetRunResult, RunChunk, Trace, TraceOutbox
 from .item import Outcome
 from .lifecycle import lease_until
-from .rows import insert_rows
+from .rows import EncodedJSON, insert_rows
 from .summary import add_scores
 
 # Refusals that belong to one row's content; connection trouble is raised to the caller, which retries.
@@ -74,9 +75,9 @@ def _record(chunk_id: int, run_id, worker_id: str, outcomes: list[Outcome], expo
     )
     if not stats:
         return Written.RUN_FINISHED
-    item_ids = [o.job.item_id for o in outcomes]
+    # Probes of the (run, item, repetition) index: a batch's items are scattered over its chunk.
     existing = set(
-        DatasetRunResult.objects.filter(run_id=run_id, item_id__gte=min(item_ids), item_id__lte=max(item_ids))
+        DatasetRunResult.objects.filter(run_id=run_id, item_id__in={o.job.item_id for o in outcomes})
         .values_list("item_id", "repetition")
     )
     fresh = [o for o in outcomes if (o.job.item_id, o.job.repetition) not in existing]
@@ -107,9 +108,9 @@ def _result_row(run_id, o: Outcome, now) -> dict:
         "item": o.job.item_id,
         "item_version": o.job.item_version,
         "repetition": o.job.repetition,
-        "input": o.job.input,
-        "output": o.output,
-        "expected_output": o.job.expected_output,
+        "input": o.job.input_json,
+        "output": o.output_json,
+        "expected_output": o.job.expected_json,
         "latency": o.latency_ms,
         "error": o.error,
         "retry_count": o.retry_count,
@@ -128,6 +129,6 @@ def _trace_row(run_id, o: Outcome) -> dict:
         "run": run_id,
         "result_id": o.result_id,
         "name": f"run item {o.job.item_id}",
-        "spans": o.spans,
+        "spans": EncodedJSON(json.dumps(o.spans, ensure_ascii=False, separators=(",", ":"), allow_nan=False)),
         "started_at": o.started_at,
     }

@@ -15,8 +15,25 @@ from django.db import connection, models
 from ..fields import OpaqueJSONField
 
 
+class EncodedJSON:
+    """JSON text already encoded (and checked) by the engine: stored as is in
+    an OpaqueJSONField column instead of being encoded a second time."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
 def _identity(value: Any) -> Any:
     return value
+
+
+def _opaque_json(field: OpaqueJSONField) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        return value.text if isinstance(value, EncodedJSON) else field.get_prep_value(value)
+
+    return convert
 
 
 def _converter(field: models.Field) -> Callable[[Any], Any]:
@@ -27,7 +44,7 @@ def _converter(field: models.Field) -> Callable[[Any], Any]:
             return _identity
         return lambda value: None if value is None else value.hex
     if isinstance(target, OpaqueJSONField):
-        return target.get_prep_value
+        return _opaque_json(target)
     if isinstance(target, models.JSONField):
         return lambda value: None if value is None else ops.adapt_json_value(value, target.encoder)
     if isinstance(target, models.DateTimeField):
@@ -37,25 +54,32 @@ def _converter(field: models.Field) -> Callable[[Any], Any]:
     return lambda value: target.get_db_prep_save(value, connection)
 
 
-def insert_rows(model: type[models.Model], rows: list[dict]) -> None:
+def _column(model: type[models.Model], name: str) -> models.Field:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column, f"{name} is not a column of {model.__name__}"
+    return field
+
+
+def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
+    """Insert the rows ({field name: value}, the same names in each) in one statement."""
     if not rows:
         return
-    fields = [model._meta.get_field(name) for name in rows[0]]
+    fields = [_column(model, name) for name in rows[0]]
     converters = [(field.name, _converter(field)) for field in fields]
     quote = connection.ops.quote_name
     sql = "INSERT INTO {} ({}) VALUES ({})".format(
         quote(model._meta.db_table),
-        ", ".join(quote(field.column) for field in fields),
+        ", ".join(quote(str(field.column)) for field in fields),
         ", ".join(["%s"] * len(fields)),
     )
     params = [[convert(row[name]) for name, convert in converters] for row in rows]
     if connection.vendor == "postgresql":
         # COPY streams the rows in one command: far cheaper than one INSERT a row.
-        columns = ", ".join(quote(field.column) for field in fields)
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            with cursor.cursor.copy(f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
-                for row in params:
-                    copy.write_row(row)
+        columns = ", ".join(quote(str(field.column)) for field in fields)
+        copy_sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+        with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
+            for row in params:
+                copy.write_row(row)
         return
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)

@@ -1,28 +1,73 @@
-"""Run summaries: per-scorer mean and pass rate, latency percentiles, errors.
+"""Run statistics: every figure about a run's scores and latencies, in one module.
 
-Scorer figures come from `DatasetRun.score_stats`, which the executor moves
-in the same transaction as the results (see `add_scores`); latency
-percentiles from the database (an ordered OFFSET on the run's latency
-index). Nothing here reads a whole run.
+The run page, the runs tab, `manage.py run_dataset` and the comparison of two
+runs all read their figures here:
+
+* Per scorer, the count, sum, failures and a histogram of the scores live on
+  the run row (`DatasetRun.score_stats`). The engine moves them with
+  `add_scores` in the transaction that stores the results (`recording.py`), so
+  mean, pass rate and distribution (`scorer_stats`) are exact at every read and
+  never scan the results. Only a pass threshold that falls between histogram
+  buckets needs the scores themselves (`count_passed`).
+* Latency comes from the results table: percentiles are offset queries on the
+  (run, latency) index and the histogram one GROUP BY (`latency_summary`).
+
+Database-computed figures are cached for a few seconds while a run is active
+and for an hour once it is finished, so a page that polls every two seconds
+stays cheap however large the run grows.
 """
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, cast
 
+from django.core.cache import cache
 from django.db import connection
+from django.db.models import Avg, Count, F, Max, Min, Value
+from django.db.models.functions import Floor
 
 from ..models import DatasetRun, DatasetRunResult
 
 HISTOGRAM_BUCKETS = 10  # buckets of 0.1 over 0..1; a score of 1.0 goes in the last
+DEFAULT_PASS_THRESHOLD = 0.5
+ACTIVE_CACHE_SECONDS = 5
+FINISHED_CACHE_SECONDS = 3600
+# Sums of the same scores added in another order may differ in the last bits.
+FLOAT_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One bar of a histogram: how many values fell in low..high."""
+
+    low: float
+    high: float
+    count: int
+
+
+def linear_edges(low: float, high: float, bins: int = HISTOGRAM_BUCKETS) -> list[tuple[float, float]]:
+    """Equal-width bucket edges covering low..high; one bucket when all values are equal."""
+    if high <= low:
+        return [(low, high)]
+    width = (high - low) / bins
+    return [(low + i * width, low + (i + 1) * width) for i in range(bins)]
+
+
+# ---- scores: written by the engine, read from the run row ------------------------
 
 
 def bucket_of(score: float) -> int:
     return min(int(score * HISTOGRAM_BUCKETS), HISTOGRAM_BUCKETS - 1)
 
 
-def add_scores(stats: dict, score_lists: Iterable[list]) -> dict:
-    """`stats` (the shape of DatasetRun.score_stats) with more results' scores added."""
+def add_scores(stats: dict[str, Any], score_lists: Iterable[list[dict[str, Any]]]) -> dict[str, Any]:
+    """`stats` (the shape of DatasetRun.score_stats) with more results' scores added.
+
+    Per scorer: `{"count", "sum", "errors", "histogram": [HISTOGRAM_BUCKETS counts]}`;
+    a score of null (the scorer failed) counts as an error.
+    """
     merged = {key: {**value, "histogram": list(value["histogram"])} for key, value in stats.items()}
     for scores in score_lists:
         for entry in scores:
@@ -42,19 +87,19 @@ def passed_at(histogram: list[int], threshold: float) -> int | None:
     """How many scores are ≥ threshold, when the histogram can tell exactly
     (thresholds 0, 0.1, …, 0.9); None otherwise."""
     index = round(threshold * HISTOGRAM_BUCKETS)
-    if abs(index - threshold * HISTOGRAM_BUCKETS) > 1e-9 or not 0 <= index < HISTOGRAM_BUCKETS:
+    if abs(index - threshold * HISTOGRAM_BUCKETS) > FLOAT_TOLERANCE or not 0 <= index < HISTOGRAM_BUCKETS:
         return None
     return sum(histogram[index:])
 
 
-@dataclass
-class ScorerSummary:
+@dataclass(frozen=True)
+class ScorerStats:
     scorer_id: str
-    name: str
-    count: int = 0
-    total: float = 0.0
-    passed: int = 0
-    errors: int = 0
+    count: int  # scores given
+    total: float
+    errors: int  # items the scorer failed on
+    passed: int  # scores at or above the pass threshold
+    histogram: tuple[int, ...]
 
     @property
     def mean(self) -> float | None:
@@ -64,32 +109,44 @@ class ScorerSummary:
     def pass_rate(self) -> float | None:
         return self.passed / self.count if self.count else None
 
-
-@dataclass
-class RunSummary:
-    results: int
-    errors: int
-    latency_p50: float | None
-    latency_p95: float | None
-    scorers: dict[str, ScorerSummary] = field(default_factory=dict)
+    def buckets(self) -> list[Bucket]:
+        edges = linear_edges(0.0, 1.0, HISTOGRAM_BUCKETS)
+        return [Bucket(low, high, n) for (low, high), n in zip(edges, self.histogram, strict=True)]
 
 
-def latency_percentile(run: DatasetRun, fraction: float, *, count: int | None = None) -> float | None:
-    """Nearest-rank percentile of the run's latencies: one ordered offset query
-    on the (run, latency) index, no rows loaded."""
-    results = run.results.order_by("latency")
-    if count is None:
-        count = results.count()
-    if not count:
-        return None
-    rank = max(1, math.ceil(fraction * count)) - 1
-    return results.values_list("latency", flat=True)[rank]
+def scorer_stats(run: DatasetRun, *, pass_threshold: float = DEFAULT_PASS_THRESHOLD) -> list[ScorerStats]:
+    """Each of the run's scorers (in the run's order, then any other that left
+    scores), from the run row."""
+    scorer_ids = list(dict.fromkeys([*run.scorer_ids, *run.score_stats]))
+    counted: dict[str, int] | None = None
+    stats = []
+    for scorer_id in scorer_ids:
+        entry = run.score_stats.get(scorer_id) or {}
+        histogram = entry.get("histogram") or [0] * HISTOGRAM_BUCKETS
+        passed = passed_at(histogram, pass_threshold)
+        if passed is None:  # a threshold between buckets: count it in the database, once for all scorers
+            counted = counted if counted is not None else count_passed(run, pass_threshold)
+            passed = counted.get(scorer_id, 0)
+        stats.append(
+            ScorerStats(
+                scorer_id=scorer_id,
+                count=entry.get("count", 0),
+                total=entry.get("sum", 0.0),
+                errors=entry.get("errors", 0),
+                passed=passed,
+                histogram=tuple(histogram),
+            )
+        )
+    return stats
 
 
 def count_passed(run: DatasetRun, threshold: float) -> dict[str, int]:
-    """Per scorer, how many scores are ≥ threshold, counted in the database in
-    one pass over the run's scores — for thresholds the histogram in
-    `score_stats` cannot answer (see `passed_at`)."""
+    """Per scorer, how many scores are ≥ threshold: one pass over the run's
+    scores in the database, cached (see the module docstring)."""
+    return _cached(run, f"run-pass-counts:{threshold}", lambda: _count_passed(run, threshold))
+
+
+def _count_passed(run: DatasetRun, threshold: float) -> dict[str, int]:
     table = connection.ops.quote_name(DatasetRunResult._meta.db_table)
     run_id = DatasetRunResult._meta.get_field("run").get_db_prep_value(run.pk, connection)
     if connection.vendor == "postgresql":
@@ -111,20 +168,74 @@ def count_passed(run: DatasetRun, threshold: float) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
-def summarize_run(run: DatasetRun, *, pass_threshold: float = 0.5) -> RunSummary:
-    summary = RunSummary(
-        results=run.results.count(),
-        errors=run.results.filter(error__isnull=False).count(),
-        latency_p50=latency_percentile(run, 0.50),
-        latency_p95=latency_percentile(run, 0.95),
+# ---- latency: read from the results --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Milliseconds, over every result of the run (None while there is none)."""
+
+    count: int
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    histogram: list[Bucket]
+
+
+def latency_summary(run: DatasetRun) -> LatencySummary:
+    """The run's latency figures, cached (see the module docstring)."""
+    return _cached(run, "run-latency", lambda: _latency_summary(run))
+
+
+def _latency_summary(run: DatasetRun) -> LatencySummary:
+    results = DatasetRunResult.objects.filter(run=run)
+    totals = results.aggregate(count=Count("id"), low=Min("latency"), high=Max("latency"), mean=Avg("latency"))
+    count = totals["count"]
+    return LatencySummary(
+        count=count,
+        mean=totals["mean"],
+        p50=latency_percentile(run, 0.50, count=count),
+        p95=latency_percentile(run, 0.95, count=count),
+        histogram=_latency_histogram(run, totals["low"], totals["high"], count) if count else [],
     )
-    counted = None
-    for scorer_id, stats in run.score_stats.items():
-        passed = passed_at(stats["histogram"], pass_threshold)
-        if passed is None:  # a threshold between buckets: count it in the database
-            counted = counted if counted is not None else count_passed(run, pass_threshold)
-            passed = counted.get(scorer_id, 0)
-        summary.scorers[scorer_id] = ScorerSummary(
-            scorer_id, scorer_id, count=stats["count"], total=stats["sum"], passed=passed, errors=stats["errors"]
-        )
-    return summary
+
+
+def latency_percentile(run: DatasetRun, fraction: float, *, count: int | None = None) -> float | None:
+    """Nearest-rank percentile of the run's latencies: one ordered offset query
+    on the (run, latency) index, no rows loaded."""
+    results = DatasetRunResult.objects.filter(run=run).order_by("latency")
+    if count is None:
+        count = results.count()
+    if not count:
+        return None
+    rank = max(1, math.ceil(fraction * count)) - 1
+    return results.values_list("latency", flat=True)[rank]
+
+
+def _latency_histogram(run: DatasetRun, low: float, high: float, count: int) -> list[Bucket]:
+    edges = linear_edges(low, high, HISTOGRAM_BUCKETS)
+    if len(edges) == 1:
+        return [Bucket(low, high, count)]
+    width = (high - low) / HISTOGRAM_BUCKETS
+    rows = (
+        DatasetRunResult.objects.filter(run=run)
+        .annotate(bucket=Floor((F("latency") - Value(low)) / Value(width)))
+        .values("bucket")
+        .annotate(n=Count("id"))
+    )
+    counts = [0] * len(edges)
+    for row in rows:
+        counts[min(max(int(row["bucket"]), 0), len(edges) - 1)] += row["n"]
+    return [Bucket(lo, hi, n) for (lo, hi), n in zip(edges, counts, strict=True)]
+
+
+def _cached[T](run: DatasetRun, name: str, compute: Callable[[], T]) -> T:
+    """Recomputed at most every ACTIVE_CACHE_SECONDS while the run is active,
+    and once for a finished run (its figures no longer change)."""
+    if run.is_terminal:
+        key = f"{name}:{run.pk}:{run.status}:{run.done_count}"
+        timeout = FINISHED_CACHE_SECONDS
+    else:
+        key = f"{name}:{run.pk}:{int(time.time() // ACTIVE_CACHE_SECONDS)}"
+        timeout = ACTIVE_CACHE_SECONDS
+    return cast(T, cache.get_or_set(key, compute, timeout))

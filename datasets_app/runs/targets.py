@@ -5,9 +5,10 @@ A target is `func(input, context) -> output` (sync or async); raising marks
 the item failed with the exception's message. Raise `TransientError` (or let
 a timeout, connection error, HTTP 429/5xx happen) for failures worth retrying.
 
-The built-ins are async (they share the worker's connection pools and are
-cancelled for real), except the sleeper, which is sync on purpose: it shows
-a hung sync call being stopped at its timeout.
+The built-ins that wait (the keyword agent, HTTP, the chat model) are async:
+they share the worker's connection pools and are cancelled for real. The
+trivial ones run inline (`isolated=False`). The sleeper is sync on purpose:
+it shows a hung sync call in a sandbox being stopped at its timeout.
 """
 
 import asyncio
@@ -36,15 +37,17 @@ def _text_of(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-@register_target("workflow", "echo", name="Echo workflow", description="Returns the item's input unchanged.")
-async def echo(input, context):
+@register_target("workflow", "echo", name="Echo workflow", description="Returns the item's input unchanged.",
+                 isolated=False)
+def echo(input, context):
     return input
 
 
 @register_target(
-    "workflow", "uppercase", name="Uppercase workflow", description="Returns the input's text in upper case."
+    "workflow", "uppercase", name="Uppercase workflow", description="Returns the input's text in upper case.",
+    isolated=False,
 )
-async def uppercase(input, context):
+def uppercase(input, context):
     return _text_of(input).upper()
 
 
@@ -71,7 +74,7 @@ KEYWORD_ANSWERS = {
     ),
 )
 async def keyword_agent(input, context):
-    delay_ms = 300
+    delay_ms: float = 300
     if isinstance(context, dict) and isinstance(context.get("delayMs"), (int, float)):
         delay_ms = max(0, min(float(context["delayMs"]), 60_000))
     await asyncio.sleep(delay_ms / 1000)
@@ -87,8 +90,9 @@ async def keyword_agent(input, context):
     "fail-on-keyword",
     name="Fails on 'fail'",
     description="Echoes the input, but raises an error when the input mentions 'fail'.",
+    isolated=False,
 )
-async def fail_on_keyword(input, context):
+def fail_on_keyword(input, context):
     if "fail" in _text_of(input).lower():
         raise RuntimeError(f"refusing input that mentions 'fail': {_text_of(input)[:80]}")
     return input

@@ -29,7 +29,7 @@ def register():
         registry.register_scorer(scorer_id)(func)
         added.append(("scorer", scorer_id, None))
 
-    register.target, register.scorer = target, scorer
+    register.target, register.scorer = target, scorer  # type: ignore[attr-defined]
     yield register
     for kind, a, b in added:
         if kind == "target":
@@ -436,7 +436,7 @@ def test_an_unknown_target_is_refused_before_anything_runs(make_dataset):
     dataset = make_dataset(items=numbered_items(1))
     with pytest.raises(InvalidInput) as error:
         services.run_start(dataset=dataset, target_type="workflow", target_id="nope", scorer_ids=["nope-scorer"])
-    assert set(error.value.errors) == {"targetId", "scorerIds"}
+    assert set(error.value.errors) == {"target_id", "scorer_ids"}
     assert not DatasetRun.objects.exists()
 
 

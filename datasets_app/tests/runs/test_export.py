@@ -13,9 +13,6 @@ import pytest
 from django.db import DatabaseError, OperationalError, connection
 from django.utils import timezone
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import Status, StatusCode
 
 from datasets_app.models import Trace, TraceOutbox
 from datasets_app.runs import export, tracing
@@ -51,7 +48,7 @@ class Receiver(ThreadingHTTPServer):
 
     def deliveries(self) -> Counter:
         """How many accepted requests carried each trace id."""
-        counts = Counter()
+        counts: Counter[str] = Counter()
         for request in self.accepted:
             counts.update({span.trace_id.hex() for rs in request.resource_spans
                            for ss in rs.scope_spans for span in ss.spans})
@@ -226,44 +223,36 @@ def test_every_stored_trace_arrives_once_with_its_spans_intact(receiver):
 
 
 @pytest.mark.django_db
-def test_spans_recorded_by_the_sdk_come_back_out_as_they_went_in(receiver):
-    """Round trip through tracing.span_to_dict, the shape the engine stores."""
+def test_spans_recorded_by_the_engine_come_back_out_as_they_went_in(receiver):
+    """Round trip through tracing.ItemTrace, the recorder whose shape the engine stores."""
     server = receiver()
-    recorded = []
-
-    class Keep(SpanExporter):
-        def export(self, spans):
-            recorded.extend(spans)
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(Keep()))
-    tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("run item", attributes={"item.index": 7}) as root:
-        with tracer.start_as_current_span("target", attributes={"tags": ("x", "y"), "cost": 0.25}):
-            pass
-        with tracer.start_as_current_span("scorer regex") as scorer:
-            scorer.set_status(Status(StatusCode.ERROR, "bad pattern"))
-        trace_id = tracing.trace_id_hex(root)
-    Trace.objects.create(trace_id=trace_id, name="run item", started_at=timezone.now(),
-                         spans=[tracing.span_to_dict(span) for span in recorded])
-    TraceOutbox.objects.create(trace_id=trace_id)
+    trace = tracing.ItemTrace()
+    root = trace.start("run item", attributes={"item.index": 7})
+    target = trace.start("target", parent=root, attributes={"tags": ("x", "y"), "cost": 0.25})
+    target.ok()
+    target.end()
+    scorer = trace.start("scorer regex", parent=root)
+    scorer.fail("bad pattern", "ValueError")
+    scorer.end()
+    root.ok()
+    root.end()
+    recorded = trace.as_dicts()
+    Trace.objects.create(trace_id=trace.trace_id, name="run item", started_at=timezone.now(), spans=recorded)
+    TraceOutbox.objects.create(trace_id=trace.trace_id)
 
     assert export.drain_outbox() == 1
 
-    exported = {span.span_id: span for span in server.spans()}
+    exported = {span.span_id.hex(): span for span in server.spans()}
+    assert set(exported) == {s["spanId"] for s in recorded}
     for original in recorded:
-        span = exported[original.context.span_id.to_bytes(8, "big")]
-        assert span.trace_id.hex() == trace_id
-        assert span.name == original.name
-        assert span.parent_span_id == (original.parent.span_id.to_bytes(8, "big") if original.parent else b"")
-        assert span.status.code == original.status.status_code.value
-        assert span.status.message == (original.status.description or "")
-        assert attributes(span.attributes) == {k: list(v) if isinstance(v, tuple) else v
-                                               for k, v in original.attributes.items()}
-        # Stored as ISO-8601 with microseconds.
-        assert abs(span.start_time_unix_nano - original.start_time) <= 1000
-        assert abs(span.end_time_unix_nano - original.end_time) <= 1000
+        span = exported[original["spanId"]]
+        assert span.trace_id.hex() == trace.trace_id
+        assert span.name == original["name"]
+        assert span.parent_span_id.hex() == (original["parentSpanId"] or "")
+        assert span.status.code == {"ok": 1, "error": 2}[original["status"]]
+        assert span.status.message == (original["statusMessage"] or "")
+        assert attributes(span.attributes) == original["attributes"]
+    assert attributes(exported[target.span_id].attributes)["tags"] == ["x", "y"]
 
 
 @pytest.mark.django_db
@@ -299,7 +288,7 @@ def test_after_503s_every_trace_still_arrives_exactly_once(receiver):
 
     rows = list(TraceOutbox.objects.all())
     assert len(rows) == 5
-    assert all(row.attempts == 1 and row.next_attempt_at > before for row in rows)
+    assert all(row.attempts == 1 and row.next_attempt_at > before for row in rows)  # type: ignore[operator]
 
     assert drain_until_empty() == 5
 

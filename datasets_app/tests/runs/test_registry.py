@@ -27,7 +27,7 @@ def test_callables_registered_by_dotted_path_in_settings_run(settings, reload_re
     settings.PLAYGROUND_SCORERS = {"has-bang": "datasets_app.tests.runs.test_registry.has_bang"}
     reload_registry()  # what Django's start-up does with these settings
 
-    assert registry.get_target("agent", "shouter").func is shout
+    assert registry.get_target("agent", "shouter").func is shout  # type: ignore[union-attr]
     dataset = make_dataset(items=[{"input": "hello"}])
     run = services.run_start(dataset=dataset, target_type="agent", target_id="shouter", scorer_ids=["has-bang"])
     result = run_worker(run.id).results.get()

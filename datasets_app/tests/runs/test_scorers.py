@@ -6,7 +6,7 @@ from datasets_app.runs import registry
 
 
 def score(scorer_id, output, expected, input=None):
-    return registry.get_scorer(scorer_id).func(input=input, output=output, expected=expected)
+    return registry.get_scorer(scorer_id).func(input=input, output=output, expected=expected)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

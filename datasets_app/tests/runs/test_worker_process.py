@@ -129,7 +129,7 @@ def test_an_item_that_blocks_the_event_loop_loses_its_worker_not_the_run(make_da
 
     assert run.status == "completed"
     assert_every_item_exactly_once(run, 9)
-    assert run.results.get(input="block").error.startswith("The worker crashed 3 times")
+    assert run.results.get(input="block").error.startswith("The worker crashed 3 times")  # type: ignore[union-attr]
 
 
 def test_sigterm_drains_and_releases_the_chunk_for_the_next_worker(make_dataset, workers, settings):
