@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ANNOUNCE_AHEAD = 64  # jobs announced per frontier write (and at least 2 × concurrency)
+ANNOUNCE_AHEAD = 16  # jobs announced per frontier write (at least 2 × concurrency): few innocents per crash
 DRAIN_GRACE = 10.0  # seconds in-flight items get to finish when the worker shuts down
 
 
@@ -116,10 +116,10 @@ class ChunkRunner:
             alone = crashes == MAX_ITEM_CRASHES - 1
             if alone:
                 await self._wait_until_idle()
-            if not await self._announce_through(index, alone=alone):
-                return
+            # The slot first: only an item about to start is announced (and
+            # counted, should this worker die), not one waiting for a slot.
             await slots.acquire()
-            if self.stopped:
+            if self.stopped or not await self._announce_through(index, alone=alone):
                 slots.release()
                 return
             task = asyncio.create_task(self._execute(executor, job, slots))

@@ -26,7 +26,8 @@ from django.db import connections
 from . import registry
 
 PR_SET_PDEATHSIG = 1
-MAX_IDLE = 64  # children kept for reuse; more are stopped when they come back
+MAX_IDLE = 64
+SANDBOX_NICENESS = 10  # children kept for reuse; more are stopped when they come back
 
 
 class RemoteError(Exception):
@@ -64,6 +65,7 @@ def _serve(conn: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(signal.SIGKILL)  # a spinning call must not outlive a killed worker
+    os.nice(SANDBOX_NICENESS)  # spinning user code must not starve the loop that times it out
     # The worker's database connections came along with the fork. Closing them
     # here would end the parent's sessions, so keep them referenced and unused.
     inherited = [c.connection for c in connections.all(initialized_only=True)]

@@ -67,7 +67,7 @@ def _close_db() -> None:
 
 class Worker:
     def __init__(self, *, worker_id: str | None = None, until_idle: bool = False, run_id: Any = None,
-                 handle_signals: bool = False):
+                 handle_signals: bool = False, export_thread: bool = True):
         self.worker_id = worker_id or new_worker_id()
         self.until_idle = until_idle  # exit when nothing is left to claim (tests, run_dataset)
         self.run_id = run_id  # claim only this run's chunks
@@ -75,7 +75,10 @@ class Worker:
         self._slots: dict[Any, asyncio.Semaphore] = {}
         self.stopping = False
         self.handle_signals = handle_signals  # SIGTERM/SIGINT drain; a second one exits at once
-        self.export = export.export_enabled()
+        self.export = export.export_enabled()  # write outbox rows for the stored traces
+        # Drain the outbox from a thread of this process, unless a dedicated
+        # exporter process does (`run_worker --processes`), off this loop's CPU.
+        self.export_thread = export_thread
 
     # -- database access ----------------------------------------------------------------
 
@@ -120,7 +123,7 @@ class Worker:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 asyncio.get_running_loop().add_signal_handler(signum, self._on_signal)
         threading.Thread(target=self._watch_loop, args=(stop_threads,), daemon=True, name="loop-watchdog").start()
-        exporter = export.start_exporter_thread(stop_threads) if self.export else None
+        exporter = export.start_exporter_thread(stop_threads) if self.export and self.export_thread else None
         helpers = [asyncio.create_task(c) for c in (self._write_forever(), self._heartbeat(), self._tick())]
         try:
             await self._claim_forever()

@@ -16,26 +16,27 @@ from django.core.management.base import BaseCommand
 
 from datasets_app import services
 from datasets_app.models import Dataset
+from datasets_app.services import NewItem
 
 PASSWORD_FILE = Path(settings.BASE_DIR) / ".admin-password"
 
-DEMO_ITEMS = [
-    {"input": {"question": "What is the capital of France?"}, "expectedOutput": "Paris"},
-    {"input": {"question": "What is the capital of Japan?"}, "expectedOutput": "Tokyo"},
-    {"input": {"question": "What is the capital of Italy?"}, "expectedOutput": "Rome"},
-    {"input": {"question": "What is 2 + 2?"}, "expectedOutput": "4"},
-    {"input": {"question": "Which is the largest planet?"}, "expectedOutput": "Jupiter"},
-    {"input": {"question": "Who is the author of Hamlet?"}, "expectedOutput": "William Shakespeare"},
-    {"input": {"question": "What is the boiling point of water at sea level?"}, "expectedOutput": "100 °C"},
-    {"input": {"question": "What is the speed of light?"}, "expectedOutput": "299,792 km/s"},
-    {"input": {"question": "What is the capital of Australia?"}, "expectedOutput": "Canberra"},
-    {"input": {"question": "Will this <script>alert('xss')</script> render?"}, "expectedOutput": "No"},
+DEMO_ITEMS: list[NewItem] = [
+    {"input": {"question": "What is the capital of France?"}, "expected_output": "Paris"},
+    {"input": {"question": "What is the capital of Japan?"}, "expected_output": "Tokyo"},
+    {"input": {"question": "What is the capital of Italy?"}, "expected_output": "Rome"},
+    {"input": {"question": "What is 2 + 2?"}, "expected_output": "4"},
+    {"input": {"question": "Which is the largest planet?"}, "expected_output": "Jupiter"},
+    {"input": {"question": "Who is the author of Hamlet?"}, "expected_output": "William Shakespeare"},
+    {"input": {"question": "What is the boiling point of water at sea level?"}, "expected_output": "100 °C"},
+    {"input": {"question": "What is the speed of light?"}, "expected_output": "299,792 km/s"},
+    {"input": {"question": "What is the capital of Australia?"}, "expected_output": "Canberra"},
+    {"input": {"question": "Will this <script>alert('xss')</script> render?"}, "expected_output": "No"},
     {
         "input": {"question": "What is the capital of Peru?", "user_name": "Ana", "someKey": [1, 2]},
-        "expectedOutput": "Lima",
+        "expected_output": "Lima",
         "context": {"delayMs": 1200},
     },
-    {"input": {"question": "Please fail on purpose"}, "expectedOutput": "an error"},
+    {"input": {"question": "Please fail on purpose"}, "expected_output": "an error"},
 ]
 
 

@@ -19,7 +19,7 @@ from datasets_app import services
 from datasets_app.exceptions import PlaygroundError
 from datasets_app.models import Dataset, DatasetRun
 from datasets_app.runs import registry
-from datasets_app.runs.summary import RunSummary, summarize_run
+from datasets_app.runs import summary
 from datasets_app.runs.worker import Worker
 
 
@@ -66,9 +66,9 @@ class Command(BaseCommand):
         progress.join()
 
         run.refresh_from_db()
-        summary = summarize_run(run, pass_threshold=options["pass_threshold"])
-        self._print_summary(run, summary)
-        failing = self._gate(run, summary, options["fail_under"])
+        scorers = summary.scorer_stats(run, pass_threshold=options["pass_threshold"])
+        self._print_summary(run, scorers)
+        failing = self._gate(run, scorers, options["fail_under"])
         if failing:
             self.stderr.write(self.style.ERROR(failing))
             sys.exit(1)
@@ -113,25 +113,26 @@ class Command(BaseCommand):
         finally:
             connection.close()
 
-    def _print_summary(self, run: DatasetRun, summary: RunSummary) -> None:
-        self.stdout.write(f"\nStatus: {run.status}   results: {summary.results}   errors: {summary.errors}")
-        if summary.latency_p50 is not None:
-            self.stdout.write(f"Latency p50 {summary.latency_p50:.1f} ms   p95 {summary.latency_p95:.1f} ms")
-        if summary.scorers:
+    def _print_summary(self, run: DatasetRun, scorers: list[summary.ScorerStats]) -> None:
+        self.stdout.write(f"\nStatus: {run.status}   results: {run.done_count}   errors: {run.failed_count}")
+        latency = summary.latency_summary(run)
+        if latency.p50 is not None and latency.p95 is not None:
+            self.stdout.write(f"Latency p50 {latency.p50:.1f} ms   p95 {latency.p95:.1f} ms")
+        if scorers:
             self.stdout.write(f"\n{'scorer':<24} {'mean':>8} {'pass rate':>10} {'scored':>8} {'errors':>7}")
-            for scorer in summary.scorers.values():
+            for scorer in scorers:
                 mean = "—" if scorer.mean is None else f"{scorer.mean:.3f}"
                 rate = "—" if scorer.pass_rate is None else f"{scorer.pass_rate:.1%}"
                 self.stdout.write(f"{scorer.scorer_id:<24} {mean:>8} {rate:>10} {scorer.count:>8} {scorer.errors:>7}")
 
-    def _gate(self, run: DatasetRun, summary: RunSummary, fail_under: float | None) -> str | None:
+    def _gate(self, run: DatasetRun, scorers: list[summary.ScorerStats], fail_under: float | None) -> str | None:
         if run.status != DatasetRun.Status.COMPLETED:
             return f"Run ended {run.status}"
         if fail_under is None:
             return None
         below = [
             f"{s.scorer_id} mean {0 if s.mean is None else s.mean:.3f} < {fail_under}"
-            for s in summary.scorers.values()
+            for s in scorers
             if s.mean is None or s.mean < fail_under
         ]
         return "Below --fail-under: " + "; ".join(below) if below else None

@@ -2,9 +2,9 @@
 
 One worker process is one event loop (`datasets_app/runs/worker.py`). With
 `--processes N` this command is instead a supervisor: it starts N worker
-processes and starts a fresh one whenever one dies (a crash, kill -9, a
-stalled event loop), so `make run` and a Procfile line keep working through
-anything user code does. SIGTERM (or Ctrl-C) drains: stop claiming, finish or
+processes (plus one OTLP exporter process when export is on) and starts a
+fresh one whenever one dies (a crash, kill -9, a stalled event loop), so
+`make run` and a Procfile line keep working through anything user code does. SIGTERM (or Ctrl-C) drains: stop claiming, finish or
 release every chunk, exit.
 """
 
@@ -12,10 +12,12 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from django.core.management.base import BaseCommand
 
+from datasets_app.runs import export
 from datasets_app.runs.isolation import die_with_parent
 from datasets_app.runs.worker import Worker
 
@@ -32,14 +34,33 @@ class Command(BaseCommand):
                             help="Supervise this many worker processes, restarting any that dies")
         parser.add_argument("--worker-id", default=None, help="Name in chunk leases (default: host:pid:random)")
         parser.add_argument("--batch", action="store_true", help="Exit when there is no work left")
+        parser.add_argument("--exporter", action="store_true",
+                            help="Only drain the OTLP export outbox (the supervisor starts one)")
+        parser.add_argument("--no-exporter-thread", action="store_true",
+                            help="Leave the export outbox to a separate --exporter process")
 
     def handle(self, *args, **options):
         if options["processes"]:
             return self._supervise(options["processes"])
-        Worker(worker_id=options["worker_id"], until_idle=options["batch"], handle_signals=True).run()
+        if options["exporter"]:
+            return self._export()
+        Worker(worker_id=options["worker_id"], until_idle=options["batch"], handle_signals=True,
+               export_thread=not options["no_exporter_thread"]).run()
+
+    @staticmethod
+    def _export() -> None:
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        export.run_exporter(stop)
 
     def _supervise(self, count: int) -> None:
-        command = [sys.executable, sys.argv[0], "run_worker", "--skip-checks"]
+        base = [sys.executable, sys.argv[0], "run_worker", "--skip-checks"]
+        # With OTLP export on, one more process drains the outbox, so export
+        # never takes CPU from the event loops that run items.
+        commands = [[*base, "--no-exporter-thread"]] * count
+        if export.export_enabled():
+            commands.append([*base, "--exporter"])
         processes: dict[int, subprocess.Popen] = {}
         started: dict[int, float] = {}
         backoff: dict[int, float] = {}
@@ -53,12 +74,12 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        def spawn() -> subprocess.Popen:
+        def spawn(slot: int) -> subprocess.Popen:
             # A supervisor that is killed outright takes its workers with it (they drain).
-            return subprocess.Popen(command, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
+            return subprocess.Popen(commands[slot], preexec_fn=lambda: die_with_parent(signal.SIGTERM))
 
-        for slot in range(count):
-            processes[slot], started[slot] = spawn(), time.monotonic()
+        for slot in range(len(commands)):
+            processes[slot], started[slot] = spawn(slot), time.monotonic()
         while processes:
             time.sleep(0.2)
             for slot, process in list(processes.items()):
@@ -74,4 +95,4 @@ class Command(BaseCommand):
                 logger.warning("Worker process %s exited with %s; restarting in %.1f s", process.pid, code,
                                backoff[slot])
                 time.sleep(backoff[slot])
-                processes[slot], started[slot] = spawn(), time.monotonic()
+                processes[slot], started[slot] = spawn(slot), time.monotonic()

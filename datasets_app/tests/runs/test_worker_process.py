@@ -148,3 +148,26 @@ def test_sigterm_drains_and_releases_the_chunk_for_the_next_worker(make_dataset,
 
     assert run.status == "completed"
     assert_every_item_exactly_once(run, 200)
+
+
+def test_supervised_workers_export_every_stored_trace_once(make_dataset, workers, receiver, monkeypatch):
+    """With OTLP on, the supervisor runs a separate exporter process: each
+    stored trace reaches the receiver exactly once, in OpenInference shape."""
+    server = receiver()
+    monkeypatch.setenv("PLAYGROUND_OTEL_PROJECT", "evals-under-test")
+    dataset = make_dataset(items=[{"input": f"item {i}"} for i in range(30)])
+    run = services.run_start(dataset=dataset, target_type="callable", target_id="test-slow", max_concurrency=5)
+    supervisor = workers("--processes", "1")
+
+    run = wait_for_terminal(run, supervisor)
+    deadline = time.monotonic() + 60
+    while len(server.deliveries()) < 30 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    stored = set(run.results.values_list("trace_id", flat=True))
+    assert server.deliveries() == {trace_id: 1 for trace_id in stored}
+    resource = {kv.key: kv.value.string_value for kv in server.accepted[0].resource_spans[0].resource.attributes}
+    assert resource["openinference.project.name"] == "evals-under-test"
+    kinds = {kv.value.string_value for span in server.spans() for kv in span.attributes
+             if kv.key == "openinference.span.kind"}
+    assert kinds == {"CHAIN"}
