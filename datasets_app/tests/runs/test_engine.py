@@ -421,6 +421,34 @@ def test_cancel_is_final_and_stops_in_flight_calls(make_dataset, run_worker, reg
     run.refresh_from_db()
     assert (run.succeeded_count, run.failed_count, run.results.count(), run.updated_at) == counted
     assert_counters_match_rows(run)
+    assert Trace.objects.filter(run=run).count() == run.results.count()  # no trace of a dropped item
+
+
+def test_a_lost_lease_cancels_the_chunks_calls_and_writes_nothing_more(make_dataset, run_worker, register):
+    """Another worker took the chunk over (this one stalled): the calls in
+    flight here are cancelled, not left to run and bill, and nothing of this
+    worker's lands in the run."""
+    from datasets_app.models import RunChunk
+
+    events = {"started": 0, "cancelled": 0}
+
+    async def slow(input, context):
+        events["started"] += 1
+        try:
+            if events["started"] == 4:
+                await asyncio.to_thread(lambda: RunChunk.objects.update(lease_owner="another-worker"))
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            events["cancelled"] += 1
+            raise
+        return input
+
+    register.target("slow-to-lose", slow)
+    run = run_worker(start(make_dataset(items=numbered_items(50)), "slow-to-lose", max_concurrency=4).id)
+
+    assert events == {"started": 4, "cancelled": 4}
+    assert run.status == "running" and run.results.count() == 0
+    assert run.chunks.get().lease_owner == "another-worker"
 
 
 def test_rerun_failed_items_runs_only_the_failures(make_dataset, run_worker):
