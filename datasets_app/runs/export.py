@@ -36,6 +36,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, models, transaction
@@ -97,7 +98,7 @@ class _Resource(Resource):
     """A Resource that hashes once: the OTLP encoder hashes it for every span
     (a JSON dump of its attributes each time, ~10 % of an export's CPU)."""
 
-    def __init__(self, attributes, schema_url: str | None = None):
+    def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
         super().__init__(attributes, schema_url)
         self._hash = super().__hash__()
 
@@ -128,7 +129,7 @@ def _nanoseconds(iso: str | None) -> int | None:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
-def _attribute(value):
+def _attribute(value: Any) -> Any:
     # Stored as JSON, where OTel's sequences became lists.
     return tuple(value) if isinstance(value, list) else value
 
@@ -143,7 +144,7 @@ def _status(span: dict) -> Status:
             return Status(StatusCode.UNSET)
 
 
-def _hex_id(value, digits: int) -> int:
+def _hex_id(value: str, digits: int) -> int:
     """A trace (32) or span (16) id; checked here, because a bad one would make
     the encoder fail the whole request, not just this trace."""
     number = int(value, 16)
@@ -168,8 +169,11 @@ def spans_from_dicts(trace_id: str, spans: list[dict], *, resource: Resource) ->
             ReadableSpan(
                 name=str(span["name"]),
                 context=SpanContext(trace_int, _hex_id(span["spanId"], 16), is_remote=False, trace_flags=flags),
-                parent=(SpanContext(trace_int, _hex_id(parent_id, 16), is_remote=False, trace_flags=flags)
-                        if parent_id else None),
+                parent=(
+                    SpanContext(trace_int, _hex_id(parent_id, 16), is_remote=False, trace_flags=flags)
+                    if parent_id
+                    else None
+                ),
                 resource=resource,
                 attributes={key: _attribute(value) for key, value in (span.get("attributes") or {}).items()},
                 kind=SpanKind.INTERNAL,
@@ -202,8 +206,13 @@ class OutboxExporter:
     _token_lock = threading.Lock()
     _last_token: datetime | None = None
 
-    def __init__(self, *, batch_size: int = DEFAULT_BATCH_SIZE, span_exporter: SpanExporter | None = None,
-                 timeout: float | None = None):
+    def __init__(
+        self,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        span_exporter: SpanExporter | None = None,
+        timeout: float | None = None,
+    ):
         self.batch_size = max(1, batch_size)
         self.timeout = export_timeout() if timeout is None else timeout
         self.lease = max(CLAIM_LEASE_SECONDS, 2 * self.timeout)
@@ -318,7 +327,7 @@ class OutboxExporter:
         return sendable, broken
 
     @staticmethod
-    def _requests(sendable) -> list[list[tuple[str, list[ReadableSpan]]]]:
+    def _requests(sendable: list[tuple[str, list[ReadableSpan], int]]) -> list[list[tuple[str, list[ReadableSpan]]]]:
         """Claimed traces cut into requests of at most MAX_REQUEST_BYTES of stored JSON
         (normally one request; a trace bigger than that goes alone)."""
         groups: list[list[tuple[str, list[ReadableSpan]]]] = []
@@ -388,8 +397,13 @@ def flush_outbox(*, timeout: float = 30.0, batch_size: int = DEFAULT_BATCH_SIZE)
     return exported
 
 
-def run_exporter(stop: threading.Event, *, idle_wait: float = 0.5, batch_size: int = DEFAULT_BATCH_SIZE,
-                 span_exporter: SpanExporter | None = None) -> None:
+def run_exporter(
+    stop: threading.Event,
+    *,
+    idle_wait: float = 0.5,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    span_exporter: SpanExporter | None = None,
+) -> None:
     """A worker's export loop (run it in a daemon thread when export_enabled()).
 
     Drains batches back to back while there is work, waits `idle_wait` when the
@@ -411,8 +425,10 @@ def run_exporter(stop: threading.Event, *, idle_wait: float = 0.5, batch_size: i
                 stop.wait(wait)
                 continue
             errors = 0
-            if result.exported and not result.failed:
-                continue  # maybe more work: next batch at once
+            if result.claimed >= batch_size and not result.failed:
+                continue  # a full batch: more is waiting, next batch at once
+            # Otherwise let traces gather: fewer, fuller batches cost the run's
+            # database (and SQLite's single writer) far less than a trickle.
             stop.wait(idle_wait)
     finally:
         outbox.shutdown()
@@ -423,8 +439,9 @@ def start_exporter_thread(stop: threading.Event, *, idle_wait: float = 0.5) -> t
     """Start `run_exporter` in a daemon thread if export is enabled; None otherwise."""
     if not export_enabled():
         return None
-    thread = threading.Thread(target=run_exporter, args=(stop,), kwargs={"idle_wait": idle_wait},
-                              daemon=True, name="otlp-exporter")
+    thread = threading.Thread(
+        target=run_exporter, args=(stop,), kwargs={"idle_wait": idle_wait}, daemon=True, name="otlp-exporter"
+    )
     thread.start()
     return thread
 

@@ -9,13 +9,16 @@ release every chunk, exit.
 """
 
 import logging
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from types import FrameType
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from datasets_app.runs import export
 from datasets_app.runs.isolation import die_with_parent
@@ -29,26 +32,34 @@ RESTART_BACKOFF_MAX = 10.0  # seconds between restarts of a worker that keeps dy
 class Command(BaseCommand):
     help = "Run the background worker that executes dataset runs."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--processes", type=int, default=0,
-                            help="Supervise this many worker processes, restarting any that dies")
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--processes", type=int, default=0, help="Supervise this many worker processes, restarting any that dies"
+        )
         parser.add_argument("--worker-id", default=None, help="Name in chunk leases (default: host:pid:random)")
         parser.add_argument("--batch", action="store_true", help="Exit when there is no work left")
-        parser.add_argument("--exporter", action="store_true",
-                            help="Only drain the OTLP export outbox (the supervisor starts one)")
-        parser.add_argument("--no-exporter-thread", action="store_true",
-                            help="Leave the export outbox to a separate --exporter process")
+        parser.add_argument(
+            "--exporter", action="store_true", help="Only drain the OTLP export outbox (the supervisor starts one)"
+        )
+        parser.add_argument(
+            "--no-exporter-thread", action="store_true", help="Leave the export outbox to a separate --exporter process"
+        )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["processes"]:
             return self._supervise(options["processes"])
         if options["exporter"]:
             return self._export()
-        Worker(worker_id=options["worker_id"], until_idle=options["batch"], handle_signals=True,
-               export_thread=not options["no_exporter_thread"]).run()
+        Worker(
+            worker_id=options["worker_id"],
+            until_idle=options["batch"],
+            handle_signals=True,
+            export_thread=not options["no_exporter_thread"],
+        ).run()
 
     @staticmethod
     def _export() -> None:
+        os.nice(10)  # export may lag a little; the workers' event loops must not
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
@@ -66,7 +77,7 @@ class Command(BaseCommand):
         backoff: dict[int, float] = {}
         stopping = False
 
-        def stop(signum, frame):
+        def stop(signum: int, frame: FrameType | None) -> None:
             nonlocal stopping
             stopping = True
             for process in processes.values():
@@ -74,6 +85,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+
         def spawn(slot: int) -> subprocess.Popen:
             # A supervisor that is killed outright takes its workers with it (they drain).
             return subprocess.Popen(commands[slot], preexec_fn=lambda: die_with_parent(signal.SIGTERM))
@@ -92,7 +104,8 @@ class Command(BaseCommand):
                 # Quick deaths back off, so a broken setup does not spin.
                 quick = time.monotonic() - started[slot] < 5
                 backoff[slot] = min(RESTART_BACKOFF_MAX, backoff.get(slot, 0.5) * 2) if quick else 0.5
-                logger.warning("Worker process %s exited with %s; restarting in %.1f s", process.pid, code,
-                               backoff[slot])
+                logger.warning(
+                    "Worker process %s exited with %s; restarting in %.1f s", process.pid, code, backoff[slot]
+                )
                 time.sleep(backoff[slot])
                 processes[slot], started[slot] = spawn(slot), time.monotonic()
