@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ANNOUNCE_AHEAD = 16  # jobs announced per frontier write (at least 2 × concurrency): few innocents per crash
+# Jobs announced per frontier write: at least 2 × concurrency, growing up to
+# ANNOUNCE_MAX while items outrun the writes. Small windows count few innocents per crash.
+ANNOUNCE_AHEAD = 16
+ANNOUNCE_MAX = 512
 DRAIN_GRACE = 10.0  # seconds in-flight items get to finish when the worker shuts down
 
 
@@ -49,6 +52,7 @@ class ChunkRunner:
         self.idle.set()
         self.announced = -1
         self.announcing: asyncio.Task | None = None
+        self.window = max(ANNOUNCE_AHEAD, 2 * self.run.max_concurrency)
 
     @property
     def discarding(self) -> bool:
@@ -80,8 +84,9 @@ class ChunkRunner:
             self.worker.wake.set()
         await self._settle()
         if self.stopped is None:
-            await self.worker.db(lifecycle.finish_chunk, chunk_id=self.chunk.pk, run_id=self.run.pk,
-                                 worker_id=self.worker.worker_id)
+            await self.worker.db(
+                lifecycle.finish_chunk, chunk_id=self.chunk.pk, run_id=self.run.pk, worker_id=self.worker.worker_id
+            )
         elif self.stopped is Stop.SHUTDOWN:
             await self.worker.db(lifecycle.release_chunk, chunk_id=self.chunk.pk, worker_id=self.worker.worker_id)
 
@@ -92,15 +97,20 @@ class ChunkRunner:
         if target is None or None in scorers:
             missing = [] if target else [f"{run.target_type}/{run.target_id}"]
             missing += [s for s, found in zip(run.scorer_ids, scorers, strict=True) if found is None]
-            await self.worker.db(lifecycle.fail_run, run_id=run.pk,
-                                 message=f"Not registered in this worker: {', '.join(missing)}")
+            await self.worker.db(
+                lifecycle.fail_run, run_id=run.pk, message=f"Not registered in this worker: {', '.join(missing)}"
+            )
             self.stopped = Stop.RUN_FINISHED
             return
         jobs, done = await self.worker.db(self._load_jobs)
         self.jobs = [job for job in jobs if (job.item_id, job.repetition) not in done]
         executor = ItemExecutor(
-            run_id=run.pk, dataset_id=run.dataset_id, target=target, scorers=scorers,  # type: ignore[arg-type]
-            timeout=run.item_timeout or settings.PLAYGROUND_DEFAULT_ITEM_TIMEOUT, max_retries=run.max_retries,
+            run_id=run.pk,
+            dataset_id=run.dataset_id,
+            target=target,
+            scorers=scorers,  # type: ignore[arg-type]
+            timeout=run.item_timeout or settings.PLAYGROUND_DEFAULT_ITEM_TIMEOUT,
+            max_retries=run.max_retries,
         )
         if target.isolated or any(s.isolated for s in scorers):  # type: ignore[union-attr]
             pool.prewarm(min(run.max_concurrency, len(self.jobs)))
@@ -189,22 +199,34 @@ class ChunkRunner:
         starts, announcing the next window in the background ahead of need.
         An item running alone is announced exactly. False when the lease is gone."""
         if self.announcing is not None and (index > self.announced or alone or self.announcing.done()):
+            if not self.announcing.done():
+                self._grow_window()
             await asyncio.wait({self.announcing})
             self.announcing = None
-        window = max(ANNOUNCE_AHEAD, 2 * self.run.max_concurrency)
+        window = self.window
         if alone:
             await self._announce(index)
             self.announced = index  # the next job announces a fresh window
         elif index > self.announced:
+            self._grow_window()
             await self._announce(min(index + window, len(self.jobs)) - 1)
         elif self.announcing is None and index > self.announced - window // 2 and self.announced < len(self.jobs) - 1:
             self.announcing = asyncio.create_task(self._announce(min(self.announced + 1 + window, len(self.jobs)) - 1))
         return not self.stopped
 
+    def _grow_window(self) -> None:
+        """Items had to wait for a frontier write: announce further ahead.
+        Fast items (the only ones that outrun the writes) finish soon after a
+        takeover, so the extra innocents a crash counts rarely see a second."""
+        self.window = min(ANNOUNCE_MAX, self.window * 2)
+
     async def _announce(self, through: int) -> None:
         held = await self.worker.db(
-            lifecycle.announce, chunk_id=self.chunk.pk, worker_id=self.worker.worker_id,
-            through=self.jobs[through], control=True,
+            lifecycle.announce,
+            chunk_id=self.chunk.pk,
+            worker_id=self.worker.worker_id,
+            through=self.jobs[through],
+            control=True,
         )
         if held:
             self.announced = max(self.announced, through)

@@ -121,7 +121,7 @@ class Sandbox:
         try:
             reply = self.conn.recv()
         except (EOFError, OSError):
-            self.process.join(1)
+            self.process.join(0.1)
             raise SandboxDied(f"the sandbox process died (exit code {self.process.exitcode})") from None
         if reply[0] == "ok":
             return reply[1]
@@ -129,10 +129,23 @@ class Sandbox:
         raise RemoteError(type_name, message, transient=transient)
 
     def kill(self) -> None:
+        """SIGKILL, without waiting on the event loop for the process to go:
+        `reap_dead` collects it later."""
         self.conn.close()
         if self.process.is_alive():
             self.process.kill()
-        self.process.join(1)
+        _dying.append(self.process)
+
+
+_dying: list = []
+
+
+def reap_dead() -> None:
+    """Collect killed sandboxes that have exited (no zombies), never blocking."""
+    for process in list(_dying):
+        process.join(0)
+        if process.exitcode is not None:
+            _dying.remove(process)
 
 
 class SandboxPool:
@@ -142,6 +155,7 @@ class SandboxPool:
         self._idle: list[Sandbox] = []
 
     def _take(self) -> Sandbox:
+        reap_dead()
         while self._idle:
             sandbox = self._idle.pop()
             if sandbox.usable:
@@ -178,6 +192,9 @@ class SandboxPool:
     def close(self) -> None:
         while self._idle:
             self._idle.pop().kill()
+        for process in _dying:
+            process.join(1)
+        reap_dead()
 
 
 pool = SandboxPool()

@@ -44,6 +44,7 @@ MAX_HELD = 8  # chunks held at once (the rest finish their last items)
 IDLE_POLL = 0.1  # seconds between looks for new work when idle
 STATUS_POLL = 0.25  # seconds between looks at the status of the runs held (cancel)
 WRITE_BATCH_MAX = 500
+WRITE_GATHER = 0.02  # seconds a batch waits for more items while some are in flight
 DRAIN_DB_PATIENCE = 10.0  # seconds a draining worker keeps retrying a database that is gone
 
 
@@ -66,8 +67,15 @@ def _close_db() -> None:
 
 
 class Worker:
-    def __init__(self, *, worker_id: str | None = None, until_idle: bool = False, run_id: Any = None,
-                 handle_signals: bool = False, export_thread: bool = True):
+    def __init__(
+        self,
+        *,
+        worker_id: str | None = None,
+        until_idle: bool = False,
+        run_id: Any = None,
+        handle_signals: bool = False,
+        export_thread: bool = True,
+    ):
         self.worker_id = worker_id or new_worker_id()
         self.until_idle = until_idle  # exit when nothing is left to claim (tests, run_dataset)
         self.run_id = run_id  # claim only this run's chunks
@@ -165,8 +173,7 @@ class Worker:
                 break
             feeding = sum(1 for r in self.runners if r.feeding)
             if feeding < MAX_FEEDING and len(self.runners) < MAX_HELD:
-                claim = await self.db(lifecycle.claim_chunk, worker_id=self.worker_id, run_id=self.run_id,
-                                      control=True)
+                claim = await self.db(lifecycle.claim_chunk, worker_id=self.worker_id, run_id=self.run_id, control=True)
                 if claim is not None:
                     runner = ChunkRunner(self, claim)
                     self.runners.add(runner)
@@ -199,8 +206,9 @@ class Worker:
             self._slots.pop(runner.run.pk, None)
         if not task.cancelled() and task.exception() is not None:
             # Its lease is no longer renewed: another worker takes the chunk over.
-            logger.error("Chunk %s of run %s failed in this worker", runner.chunk.pk, runner.run.pk,
-                         exc_info=task.exception())
+            logger.error(
+                "Chunk %s of run %s failed in this worker", runner.chunk.pk, runner.run.pk, exc_info=task.exception()
+            )
         self.wake.set()
 
     async def _write_forever(self) -> None:
@@ -208,6 +216,9 @@ class Worker:
         batch was being written goes into the next one (group commit)."""
         while True:
             batch = [await self.write_queue.get()]
+            if self.write_queue.qsize() < WRITE_BATCH_MAX and any(r.tasks for r in self.runners):
+                # A transaction costs milliseconds whatever its size: let items finishing now join it.
+                await asyncio.sleep(WRITE_GATHER)
             while len(batch) < WRITE_BATCH_MAX and not self.write_queue.empty():
                 batch.append(self.write_queue.get_nowait())
             by_runner: dict[ChunkRunner, list[Outcome]] = {}
@@ -218,8 +229,12 @@ class Worker:
                 try:
                     if not runner.discarding:
                         written = await self.db(
-                            recording.record_outcomes, chunk_id=runner.chunk.pk, run_id=runner.run.pk,
-                            worker_id=self.worker_id, outcomes=outcomes, export=self.export,
+                            recording.record_outcomes,
+                            chunk_id=runner.chunk.pk,
+                            run_id=runner.run.pk,
+                            worker_id=self.worker_id,
+                            outcomes=outcomes,
+                            export=self.export,
                         )
                 except Exception:
                     # Not the database's refusal of a row (that is handled per item) but
@@ -249,8 +264,9 @@ class Worker:
                     runner.stop(Stop.RUN_FINISHED)
         if runners and time.monotonic() >= next_renewal:
             next_renewal = time.monotonic() + renew_every
-            held = await self.db(lifecycle.renew_leases, chunk_ids=[r.chunk.pk for r in runners],
-                                 worker_id=self.worker_id, control=True)
+            held = await self.db(
+                lifecycle.renew_leases, chunk_ids=[r.chunk.pk for r in runners], worker_id=self.worker_id, control=True
+            )
             for runner in runners:
                 if runner.chunk.pk not in held:
                     runner.stop(Stop.LEASE_LOST)
