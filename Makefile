@@ -1,12 +1,12 @@
 # Two entry points, both safe on a fresh clone:
 #   make run   installs, migrates, seeds demo data, starts web server + worker
-#   make test  installs (incl. Chromium for browser tests) and runs every test
+#   make test  installs (incl. Chromium for browser tests), lints, type-checks and runs every test
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv dev-deps browser bench clean
+.PHONY: run check test venv dev-deps browser bench clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || "$$(bin/find-python)" -m venv $(VENV)
@@ -30,14 +30,20 @@ run: venv
 	$(PY) manage.py bootstrap
 	bin/serve $(PY) $(HOST) $(PORT)
 
+# Lint, formatting and types (pyproject.toml); any finding fails.
+check: dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
 # Scale-out tests need PostgreSQL; CI always runs them, a laptop without it skips them.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-test: dev-deps browser
+test: check browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@if $(PY) -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null || [ "$$CI" = true ]; then \
 		echo "== PostgreSQL pass: scale-out and crash-recovery tests =="; \
-		DATABASE_URL="$(TEST_DATABASE_URL)" $(PY) -m pytest -m postgres $(PYTEST_ARGS); \
+		DATABASE_URL="$(TEST_DATABASE_URL)" $(PY) -m pytest -m "postgres or worker_processes" $(PYTEST_ARGS); \
 	else \
 		echo "PostgreSQL not reachable at $(TEST_DATABASE_URL): skipping the scale-out tests."; \
 	fi

@@ -121,23 +121,66 @@ def item_spans(n: int, start: datetime) -> list[dict]:
     question = f"What is the capital of country number {n}? Answer with one word."
 
     def span(span_id, parent, name, offset_ms, duration_ms, attributes, status="ok", message=None):
-        return {"spanId": span_id, "parentSpanId": parent, "name": name,
-                "startTime": _iso(start + timedelta(milliseconds=offset_ms)),
-                "endTime": _iso(start + timedelta(milliseconds=offset_ms + duration_ms)),
-                "status": status, "statusMessage": message, "attributes": attributes}
+        return {
+            "spanId": span_id,
+            "parentSpanId": parent,
+            "name": name,
+            "startTime": _iso(start + timedelta(milliseconds=offset_ms)),
+            "endTime": _iso(start + timedelta(milliseconds=offset_ms + duration_ms)),
+            "status": status,
+            "statusMessage": message,
+            "attributes": attributes,
+        }
 
     return [
-        span(root, None, "run item", 0, 45, {"run.id": "bench", "item.index": n, "item.repetition": 1,
-                                             "input.value": json.dumps({"question": question}),
-                                             "output.value": json.dumps("Paris"), "expected_output": "Paris"}),
-        span(target, root, "target", 1, 38, {"target.type": "agent", "target.id": "agent/keyword-agent",
-                                             "attempt": 1, "llm.token_count.prompt": 11,
-                                             "llm.token_count.completion": 3, "llm.token_count.total": 14}),
-        span(exact, root, "scorer exact-match", 40, 2, {"scorer.id": "exact-match", "score": 1.0,
-                                                        "score.reason": "output equals expected"}),
-        span(contains, root, "scorer contains", 42, 2, {"scorer.id": "contains", "score": 0.0,
-                                                        "tags": ["contains", "text"]},
-             status="error" if n % 50 == 0 else "ok", message="ValueError: no needle" if n % 50 == 0 else None),
+        span(
+            root,
+            None,
+            "run item",
+            0,
+            45,
+            {
+                "run.id": "bench",
+                "item.index": n,
+                "item.repetition": 1,
+                "input.value": json.dumps({"question": question}),
+                "output.value": json.dumps("Paris"),
+                "expected_output": "Paris",
+            },
+        ),
+        span(
+            target,
+            root,
+            "target",
+            1,
+            38,
+            {
+                "target.type": "agent",
+                "target.id": "agent/keyword-agent",
+                "attempt": 1,
+                "llm.token_count.prompt": 11,
+                "llm.token_count.completion": 3,
+                "llm.token_count.total": 14,
+            },
+        ),
+        span(
+            exact,
+            root,
+            "scorer exact-match",
+            40,
+            2,
+            {"scorer.id": "exact-match", "score": 1.0, "score.reason": "output equals expected"},
+        ),
+        span(
+            contains,
+            root,
+            "scorer contains",
+            42,
+            2,
+            {"scorer.id": "contains", "score": 0.0, "tags": ["contains", "text"]},
+            status="error" if n % 50 == 0 else "ok",
+            message="ValueError: no needle" if n % 50 == 0 else None,
+        ),
     ]
 
 
@@ -150,9 +193,15 @@ def store_traces(count: int) -> list[str]:
     ids = []
     start = datetime.now(UTC)
     for first in range(0, count, 1000):
-        batch = [Trace(trace_id=secrets.token_hex(16), name="run item", started_at=timezone.now(),
-                       spans=item_spans(n, start + timedelta(milliseconds=n)))
-                 for n in range(first, min(count, first + 1000))]
+        batch = [
+            Trace(
+                trace_id=secrets.token_hex(16),
+                name="run item",
+                started_at=timezone.now(),
+                spans=item_spans(n, start + timedelta(milliseconds=n)),
+            )
+            for n in range(first, min(count, first + 1000))
+        ]
         with transaction.atomic():  # as the engine does: trace and outbox row together
             Trace.objects.bulk_create(batch)
             TraceOutbox.objects.bulk_create([TraceOutbox(trace_id=t.trace_id) for t in batch])
@@ -212,16 +261,28 @@ def time_run_exporter(port: int, count: int, batch_size: int) -> dict:
         time.sleep(0.01)
     stop.set()
     thread.join(timeout=30)
-    return figures("run_exporter thread (as a worker)", elapsed, count, receiver_stats(port),
-                   outbox_left=TraceOutbox.objects.count())
+    return figures(
+        "run_exporter thread (as a worker)",
+        elapsed,
+        count,
+        receiver_stats(port),
+        outbox_left=TraceOutbox.objects.count(),
+    )
 
 
 def figures(label: str, elapsed: float, count: int, stats: dict, **extra) -> dict:
-    return {"mode": label, "seconds": round(elapsed, 3), "traces_per_s": round(stats["traces"] / elapsed),
-            "spans_per_s": round(stats["spans"] / elapsed), "requests": stats["requests"],
-            "refused_503": stats["refused"], "arrived": f"{stats['traces']}/{count}",
-            "sent_twice": stats["deliveries"] - stats["traces"],
-            "kb_per_request": round(stats["bytes"] / max(1, stats["requests"]) / 1024, 1), **extra}
+    return {
+        "mode": label,
+        "seconds": round(elapsed, 3),
+        "traces_per_s": round(stats["traces"] / elapsed),
+        "spans_per_s": round(stats["spans"] / elapsed),
+        "requests": stats["requests"],
+        "refused_503": stats["refused"],
+        "arrived": f"{stats['traces']}/{count}",
+        "sent_twice": stats["deliveries"] - stats["traces"],
+        "kb_per_request": round(stats["bytes"] / max(1, stats["requests"]) / 1024, 1),
+        **extra,
+    }
 
 
 # ---- main ---------------------------------------------------------------------------------
@@ -254,8 +315,11 @@ def main() -> None:
         os.environ["DATABASE_URL"] = urlunparse(urlparse(PG_URL)._replace(path="/" + pg_name))
     else:
         os.environ["SQLITE_PATH"] = os.path.join(tmp, "bench.sqlite3")
-    os.environ.update(DJANGO_SETTINGS_MODULE="playground.settings", PLAYGROUND_LOG_LEVEL="ERROR",
-                      OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="playground.settings",
+        PLAYGROUND_LOG_LEVEL="ERROR",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+    )
     os.environ.pop("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None)
     sys.path.insert(0, str(ROOT))
     try:
@@ -276,16 +340,19 @@ def main() -> None:
         started = time.perf_counter()
         ids = store_traces(args.traces)
         stored = time.perf_counter() - started
-        print(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
-              f"{args.traces:,} traces x 4 spans stored with outbox rows in {stored:.2f} s; "
-              f"batch size {args.batch_size}; receiver refuses the first {args.fail_first} request(s) with 503")
+        print(
+            f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
+            f"{args.traces:,} traces x 4 spans stored with outbox rows in {stored:.2f} s; "
+            f"batch size {args.batch_size}; receiver refuses the first {args.fail_first} request(s) with 503"
+        )
         results = [time_drain_outbox(port, args.traces, args.batch_size)]
         if args.fail_first:  # a fresh receiver, refusing again
             connection.close()  # not inherited by the fork
             receiver.kill()
             receiver.join()
-            receiver = multiprocessing.get_context("fork").Process(target=_serve, args=(ports, args.fail_first),
-                                                                   daemon=True)
+            receiver = multiprocessing.get_context("fork").Process(
+                target=_serve, args=(ports, args.fail_first), daemon=True
+            )
             receiver.start()
             port = ports.get(timeout=30)
             os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"

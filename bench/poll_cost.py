@@ -15,39 +15,67 @@ import time
 import uuid
 
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
-import scenarios  # noqa: E402,F401 — sets up Django
-from scenarios import call_command, make_dataset, transaction  # noqa: E402
+import scenarios  # noqa: F401 — sets up Django
+from scenarios import call_command, make_dataset, transaction
 
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.cache import cache  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
 
-from datasets_app.models import DatasetItem, DatasetRun, DatasetRunResult  # noqa: E402
-from datasets_app.runs.rows import insert_rows  # noqa: E402
-from datasets_app.runs.summary import add_scores  # noqa: E402
+from datasets_app.models import DatasetItem, DatasetRun, DatasetRunResult
+from datasets_app.runs.rows import insert_rows
+from datasets_app.runs.summary import add_scores
 
 
 def main(count: int) -> None:
     call_command("migrate", verbosity=0)
     dataset = make_dataset(count)
     run = DatasetRun.objects.create(
-        dataset=dataset, dataset_version=dataset.version, target_type="callable", target_id="noop",
-        scorer_ids=["exact-match", "contains"], total_items=count, status="running", started_at=timezone.now(),
+        dataset=dataset,
+        dataset_version=dataset.version,
+        target_type="callable",
+        target_id="noop",
+        scorer_ids=["exact-match", "contains"],
+        total_items=count,
+        status="running",
+        started_at=timezone.now(),
     )
     now = timezone.now()
     rows = [
         {
-            "id": uuid.uuid4(), "run": run.pk, "item": item_id, "item_version": 1, "repetition": 0,
-            "input": {"n": 1}, "output": "x", "expected_output": 1, "latency": random.random() * 100,
-            "error": None, "retry_count": 0, "trace_id": uuid.uuid4().hex,
+            "id": uuid.uuid4(),
+            "run": run.pk,
+            "item": item_id,
+            "item_version": 1,
+            "repetition": 0,
+            "input": {"n": 1},
+            "output": "x",
+            "expected_output": 1,
+            "latency": random.random() * 100,
+            "error": None,
+            "retry_count": 0,
+            "trace_id": uuid.uuid4().hex,
             "scores": [
-                {"scorerId": "exact-match", "scorerName": "Exact match", "score": random.choice([0.0, 1.0]),
-                 "reason": None, "error": None},
-                {"scorerId": "contains", "scorerName": "Contains", "score": random.random(), "reason": None,
-                 "error": None},
+                {
+                    "scorerId": "exact-match",
+                    "scorerName": "Exact match",
+                    "score": random.choice([0.0, 1.0]),
+                    "reason": None,
+                    "error": None,
+                },
+                {
+                    "scorerId": "contains",
+                    "scorerName": "Contains",
+                    "score": random.random(),
+                    "reason": None,
+                    "error": None,
+                },
             ],
-            "usage": None, "started_at": now, "completed_at": now, "created_at": now,
+            "usage": None,
+            "started_at": now,
+            "completed_at": now,
+            "created_at": now,
         }
         for item_id in DatasetItem.objects.filter(dataset=dataset).values_list("id", flat=True)
     ]
@@ -66,7 +94,9 @@ def main(count: int) -> None:
             cache.clear()
         started = time.perf_counter()
         response = client.get(url, HTTP_HX_REQUEST="true")
-        print(f"{count:,} results  {label}  HTTP {response.status_code}  {(time.perf_counter() - started) * 1000:.0f} ms")
+        print(
+            f"{count:,} results  {label}  HTTP {response.status_code}  {(time.perf_counter() - started) * 1000:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """Django admin for every model. History (item versions, results, traces) is
 read-only: editing it would make past runs lie about what they ran."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html
 
 from . import services
@@ -21,10 +25,10 @@ from .runs.tracing import trace_link
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -33,36 +37,35 @@ class ReadOnlyInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
 class DatasetVersionInline(ReadOnlyInline):
     model = DatasetVersion
-    fields = ["version", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("version", "created_at")
     max_num = 20
 
 
 class DatasetAdminForm(forms.ModelForm):
     """Schemas are checked as the API and pages check them (RE2-compatible patterns)."""
 
-    def clean_input_schema(self):
-        return _checked_schema(self.cleaned_data["input_schema"], "inputSchema")
+    def clean_input_schema(self) -> Any:
+        return self._checked_schema("input_schema")
 
-    def clean_output_schema(self):
-        return _checked_schema(self.cleaned_data["output_schema"], "outputSchema")
+    def clean_output_schema(self) -> Any:
+        return self._checked_schema("output_schema")
 
-
-def _checked_schema(schema, field: str):
-    try:
-        services.check_json_schema(schema, field=field)
-    except InvalidInput as exc:
-        raise forms.ValidationError(exc.errors[field]) from exc
-    return schema
+    def _checked_schema(self, field: str) -> Any:
+        schema = self.cleaned_data[field]
+        try:
+            services.check_json_schema(schema, field=field)
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.errors[field]) from exc
+        return schema
 
 
 @admin.register(Dataset)
@@ -92,17 +95,27 @@ class DatasetItemAdmin(admin.ModelAdmin):
     list_filter = ["is_deleted", "dataset"]
     list_select_related = ["dataset"]
     search_fields = ["input", "expected_output"]
-    readonly_fields = ["id", "dataset", "version", "input", "expected_output", "context", "is_deleted", "created_at", "updated_at"]
+    readonly_fields = [
+        "id",
+        "dataset",
+        "version",
+        "input",
+        "expected_output",
+        "context",
+        "is_deleted",
+        "created_at",
+        "updated_at",
+    ]
     actions = ["delete_with_version"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a hard delete would erase history; use the action below
 
     @admin.action(description="Delete selected items (writes a new dataset version)")
-    def delete_with_version(self, request, queryset):
+    def delete_with_version(self, request: HttpRequest, queryset: QuerySet[DatasetItem]) -> None:
         deleted = 0
         for dataset_id in queryset.values_list("dataset_id", flat=True).distinct():
             dataset = Dataset.objects.get(pk=dataset_id)
@@ -122,8 +135,8 @@ class DatasetItemVersionAdmin(ReadOnlyAdmin):
 
 class RunChunkInline(ReadOnlyInline):
     model = RunChunk
-    fields = ["index", "item_count", "status", "lease_owner", "lease_expires_at", "attempts"]
-    readonly_fields = fields
+    ordering = ["index"]
+    fields = readonly_fields = ("index", "item_count", "status", "lease_owner", "lease_expires_at", "attempts")
     show_change_link = False
 
 
@@ -139,17 +152,17 @@ class DatasetRunAdmin(ReadOnlyAdmin):
     actions = ["cancel_runs"]
 
     @admin.display(description="done / total")
-    def progress(self, run):
+    def progress(self, run: DatasetRun) -> str:
         return f"{run.done_count} / {run.total_items} ({run.failed_count} failed)"
 
     @admin.display(description="Results")
-    def results_link(self, run):
+    def results_link(self, run: DatasetRun) -> str:
         return format_html(
             '<a href="../../../datasetrunresult/?run__id__exact={}">{} results</a>', run.pk, run.done_count
         )
 
     @admin.action(description="Cancel selected runs")
-    def cancel_runs(self, request, queryset):
+    def cancel_runs(self, request: HttpRequest, queryset: QuerySet[DatasetRun]) -> None:
         for run in queryset:
             try:
                 services.run_cancel(run=run)
@@ -172,13 +185,14 @@ class DatasetRunResultAdmin(ReadOnlyAdmin):
     raw_id_fields = ["run", "item"]
 
     @admin.display(boolean=True)
-    def succeeded(self, result):
+    def succeeded(self, result: DatasetRunResult) -> bool:
         return result.error is None
 
     @admin.display(description="trace")
-    def trace(self, result):
-        link = trace_link(result.trace_id)
-        return format_html('<a href="{}">{}</a>', link, result.trace_id[:8]) if link else "—"
+    def trace(self, result: DatasetRunResult) -> str:
+        if not result.trace_id:
+            return "—"
+        return format_html('<a href="{}">{}</a>', trace_link(result.trace_id), result.trace_id[:8])
 
 
 @admin.register(Trace)
@@ -188,5 +202,5 @@ class TraceAdmin(ReadOnlyAdmin):
     raw_id_fields = ["run"]
 
     @admin.display(description="spans")
-    def span_count(self, trace):
+    def span_count(self, trace: Trace) -> int:
         return len(trace.spans)

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import Http404, StreamingHttpResponse
 
 from .models import Dataset, DatasetItemVersion, DatasetRun
@@ -18,7 +19,15 @@ from .models import Dataset, DatasetItemVersion, DatasetRun
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 ITEM_COLUMNS = ["id", "input", "expectedOutput", "context", "version", "createdAt"]
 RESULT_COLUMNS = [
-    "itemId", "input", "output", "expectedOutput", "error", "latency", "retryCount", "traceId", "scores",
+    "itemId",
+    "input",
+    "output",
+    "expectedOutput",
+    "error",
+    "latency",
+    "retryCount",
+    "traceId",
+    "scores",
 ]
 
 
@@ -61,7 +70,7 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-")[:60] or "dataset"
 
 
-def item_rows(versions) -> Iterator[dict]:
+def item_rows(versions: QuerySet[DatasetItemVersion]) -> Iterator[dict[str, Any]]:
     for version in versions.iterator(chunk_size=1000):
         snapshot = version.snapshot
         yield {
@@ -80,8 +89,7 @@ def export_items(
     """The dataset's items (at `version`, default current; only `item_ids` if given) as a download."""
     version = dataset.version if version is None else version
     versions = (
-        DatasetItemVersion.objects.filter(dataset=dataset)
-        .live_at(version)
+        DatasetItemVersion.objects.at_version(dataset, version)
         .order_by("item__created_at", "item_id")
         .only("item_id", "snapshot", "version_number", "created_at")
     )

@@ -8,6 +8,10 @@ valid file is written by `import_items` through `services.items_bulk_create`
 Row numbers are what the user sees in their editor: for CSV the header is
 row 1 and the first item row 2; for JSONL the line number; for JSON the
 position of the entry in the list, counting from 1.
+
+Files name an item's fields as the API and the exports do (`expectedOutput`),
+and so do this module's entries and error messages; `import_items` hands the
+services their own names.
 """
 
 import csv
@@ -17,6 +21,7 @@ import re
 from typing import Any
 
 from . import jsonsafe, services
+from .api.naming import wire_key
 from .exceptions import InvalidInput
 from .models import Dataset, DatasetItem
 
@@ -268,7 +273,7 @@ def validate_items(*, dataset: Dataset, items: list[tuple[int, dict]]) -> None:
             )
         except InvalidInput as exc:
             for path, messages in exc.errors.items():
-                errors.extend(f"row {row_number}: {path}: {message}" for message in messages)
+                errors.extend(f"row {row_number}: {wire_key(path)}: {message}" for message in messages)
     if errors:
         raise ImportFileError("Some rows do not match the dataset's schema.", errors[:MAX_LISTED_ERRORS])
 
@@ -283,7 +288,11 @@ def prepare_import(*, dataset: Dataset, text: str, fmt: str, mapping: dict[str, 
 def import_items(*, dataset: Dataset, text: str, fmt: str, mapping: dict[str, str] | None = None) -> list[DatasetItem]:
     """Validate the whole file, then add its items as one dataset version."""
     items = prepare_import(dataset=dataset, text=text, fmt=fmt, mapping=mapping)
+    new_items: list[services.NewItem] = [
+        {"input": entry["input"], "expected_output": entry.get("expectedOutput"), "context": entry.get("context")}
+        for entry in items
+    ]
     try:
-        return services.items_bulk_create(dataset=dataset, items=items)
+        return services.items_bulk_create(dataset=dataset, items=new_items)
     except InvalidInput as exc:
-        raise ImportFileError(exc.message, [f"{k}: {'; '.join(v)}" for k, v in exc.errors.items()]) from exc
+        raise ImportFileError(exc.message, [f"{wire_key(k)}: {'; '.join(v)}" for k, v in exc.errors.items()]) from exc

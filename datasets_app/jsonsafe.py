@@ -13,6 +13,7 @@ anything else.
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 # Nesting of user JSON, containers counted: `[]` is 1 level, `[[]]` 2. It
@@ -87,19 +88,26 @@ def _dumps_checked(value: Any, label: str, max_bytes: int | None) -> str:
     return text
 
 
-def _non_finite(value: Any) -> str | None:
-    """A non-finite float in `value`, spelled as json writes it: json's own error does
-    not say which on every Python version."""
+def walk(value: Any) -> Iterator[Any]:
+    """`value` and everything inside it: object keys and values, list items.
+    Depth first with an explicit stack (no recursion); `value` must not hold a cycle."""
     stack = [value]
     while stack:
         node = stack.pop()
-        if isinstance(node, float) and not math.isfinite(node):
-            return "NaN" if math.isnan(node) else "Infinity" if node > 0 else "-Infinity"
+        yield node
         if isinstance(node, dict):
             stack.extend(node)
             stack.extend(node.values())
         elif isinstance(node, _CONTAINERS):
             stack.extend(node)
+
+
+def _non_finite(value: Any) -> str | None:
+    """A non-finite float in `value`, spelled as json writes it: json's own error does
+    not say which on every Python version."""
+    for node in walk(value):
+        if isinstance(node, float) and not math.isfinite(node):
+            return "NaN" if math.isnan(node) else "Infinity" if node > 0 else "-Infinity"
     return None
 
 

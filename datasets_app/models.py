@@ -4,14 +4,35 @@ Writes go through `services.py` (and the run engine in `runs/`); reads use
 the QuerySet methods here. Rows carry their own invariants in `Meta`.
 """
 
+import json
 import uuid
+from datetime import timedelta
+from typing import Any, Self
 
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.db import connection, models
+from django.db.models import F, FloatField, OuterRef, Q, Subquery
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
+from django.utils import timezone
 
 from .fields import OpaqueJSONField
+
+
+class DatasetQuerySet(models.QuerySet["Dataset"]):
+    def search(self, text: str) -> Self:
+        """Match the text in the dataset's name or description."""
+        if not text:
+            return self
+        return self.filter(Q(name__icontains=text) | Q(description__icontains=text))
+
+    def with_last_run(self) -> Self:
+        """Annotate `last_run_status` and `last_run_at` (null for a dataset never run)."""
+        latest = DatasetRun.objects.filter(dataset=OuterRef("pk")).order_by("-created_at", "-id")
+        return self.annotate(
+            last_run_status=Subquery(latest.values("status")[:1]),
+            last_run_at=Subquery(latest.values("created_at")[:1]),
+        )
 
 
 class Dataset(models.Model):
@@ -28,6 +49,8 @@ class Dataset(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = DatasetQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["-created_at", "-id"], name="dataset_created_idx")]
@@ -35,10 +58,10 @@ class Dataset(models.Model):
             models.CheckConstraint(condition=~Q(name=""), name="dataset_name_not_empty"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
-    def get_absolute_url(self):
+    def get_absolute_url(self) -> str:
         return reverse("dataset-detail", args=[self.id])
 
 
@@ -56,21 +79,19 @@ class DatasetVersion(models.Model):
             models.UniqueConstraint(fields=["dataset", "version"], name="dataset_version_unique"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.dataset} v{self.version}"
 
 
-class DatasetItemQuerySet(models.QuerySet):
-    def live(self):
+class DatasetItemQuerySet(models.QuerySet["DatasetItem"]):
+    def live(self) -> Self:
         return self.filter(is_deleted=False)
 
-    def search(self, text: str):
+    def search(self, text: str) -> Self:
         """Match the text anywhere in the item's input, expected output or context."""
         if not text:
             return self
-        return self.filter(
-            Q(input__icontains=text) | Q(expected_output__icontains=text) | Q(context__icontains=text)
-        )
+        return self.filter(Q(input__icontains=text) | Q(expected_output__icontains=text) | Q(context__icontains=text))
 
 
 class DatasetItem(models.Model):
@@ -99,10 +120,12 @@ class DatasetItem(models.Model):
             models.Index(fields=["dataset", "is_deleted", "-created_at", "-id"], name="item_list_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"item {self.id}"
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
+        """The item's content as its versions store it: the API's item shape,
+        returned as is by the item-versions endpoint."""
         return {
             "input": self.input,
             "expectedOutput": self.expected_output,
@@ -110,8 +133,8 @@ class DatasetItem(models.Model):
         }
 
 
-class DatasetItemVersionQuerySet(models.QuerySet):
-    def live_at(self, dataset_version: int):
+class DatasetItemVersionQuerySet(models.QuerySet["DatasetItemVersion"]):
+    def live_at(self, dataset_version: int) -> Self:
         """Item versions in force at that dataset version (deleted items excluded)."""
         return self.filter(
             Q(valid_until__isnull=True) | Q(valid_until__gt=dataset_version),
@@ -119,10 +142,22 @@ class DatasetItemVersionQuerySet(models.QuerySet):
             is_deleted=False,
         )
 
-    def search(self, text: str):
+    def at_version(self, dataset: "Dataset", version: int | None = None) -> Self:
+        """The dataset's items as they were at a dataset version (default: the current one)."""
+        return self.filter(dataset=dataset).live_at(dataset.version if version is None else version)
+
+    def current(self) -> Self:
+        """Each item's latest version (a deleted item's is its tombstone)."""
+        return self.filter(valid_until__isnull=True)
+
+    def search(self, text: str) -> Self:
         if not text:
             return self
         return self.filter(snapshot_text__icontains=text)
+
+    def newest_items_first(self) -> Self:
+        """The order of the items table: the item added last comes first."""
+        return self.select_related("item").order_by("-item__created_at", "-item_id")
 
 
 class DatasetItemVersion(models.Model):
@@ -148,7 +183,8 @@ class DatasetItemVersion(models.Model):
     objects = DatasetItemVersionQuerySet.as_manager()
 
     class Meta:
-        ordering = ["item_id", "version_number"]
+        # No default ordering: chunks read this table in item-id ranges, and each
+        # reader names the order it needs.
         constraints = [
             models.UniqueConstraint(fields=["item", "version_number"], name="item_version_unique"),
         ]
@@ -158,8 +194,30 @@ class DatasetItemVersion(models.Model):
             models.Index(fields=["dataset", "item", "dataset_version"], name="item_version_chunk_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.item_id} v{self.version_number}"
+
+    @classmethod
+    def for_item(cls, item: DatasetItem, *, dataset_version: int, is_deleted: bool = False) -> "DatasetItemVersion":
+        """The (unsaved) version row recording the item as it is now."""
+        snapshot = item.snapshot()
+        return cls(
+            item=item,
+            dataset_id=item.dataset_id,
+            version_number=item.version,
+            dataset_version=dataset_version,
+            snapshot=snapshot,
+            snapshot_text=searchable_text(snapshot),
+            is_deleted=is_deleted,
+        )
+
+
+def searchable_text(snapshot: dict[str, Any]) -> str:
+    """The text `search` matches: the same compact JSON the live items store."""
+    return "\n".join(
+        json.dumps(snapshot.get(key), ensure_ascii=False, separators=(",", ":"))
+        for key in ("input", "expectedOutput", "context")
+    )
 
 
 class DatasetRun(models.Model):
@@ -223,10 +281,10 @@ class DatasetRun(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"run {self.id} ({self.status})"
 
-    def get_absolute_url(self):
+    def get_absolute_url(self) -> str:
         return reverse("run-detail", args=[self.dataset_id, self.id])
 
     @property
@@ -238,25 +296,27 @@ class DatasetRun(models.Model):
         return self.succeeded_count + self.failed_count
 
     @property
+    def pending_count(self) -> int:
+        return max(0, self.total_items - self.done_count)
+
+    @property
+    def elapsed(self) -> timedelta | None:
+        """Since the run started: until it ended, or until now while it goes on."""
+        if not self.started_at:
+            return None
+        return (self.completed_at or timezone.now()) - self.started_at
+
+    @property
     def progress_percent(self) -> int:
         if not self.total_items:
             return 100 if self.is_terminal else 0
         return int(100 * self.done_count / self.total_items)
 
-    @property
-    def scorer_means(self) -> list[tuple[str, float | None]]:
-        """(scorer id, mean score so far) for each of the run's scorers."""
-        means = []
-        for scorer_id in self.scorer_ids:
-            stats = self.score_stats.get(scorer_id) or {}
-            means.append((scorer_id, stats["sum"] / stats["count"] if stats.get("count") else None))
-        return means
-
-    def work_items(self):
+    def work_items(self) -> DatasetItemVersionQuerySet:
         """The item versions this run executes, ordered by item id (chunks are id ranges)."""
         items = DatasetItemVersion.objects.filter(dataset_id=self.dataset_id).live_at(self.dataset_version)
         if self.rerun_of_id:
-            failed = DatasetRunResult.objects.filter(run_id=self.rerun_of_id, error__isnull=False)
+            failed = DatasetRunResult.objects.filter(run_id=self.rerun_of_id).failed()
             items = items.filter(item_id__in=failed.values("item_id"))
         return items.order_by("item_id")
 
@@ -296,19 +356,57 @@ class RunChunk(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["run", "index"]
+        # No default ordering: workers claim chunks many times a second and say
+        # which one they want (`lifecycle.claim_chunk`).
         constraints = [
             models.UniqueConstraint(fields=["run", "index"], name="chunk_index_unique"),
         ]
         indexes = [models.Index(fields=["status", "lease_expires_at"], name="chunk_lease_idx")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"chunk {self.index} of {self.run_id}"
 
 
-class DatasetRunResultQuerySet(models.QuerySet):
-    def in_display_order(self):
+def score_of(scorer_id: str) -> RawSQL:
+    """A result's score from one scorer, read out of its `scores` list in SQL.
+
+    `scores` is `[{scorerId, score, ...}]`; the list's order is not part of the
+    contract, so the entry is looked up by scorerId (null when absent or when
+    the scorer itself failed).
+    """
+    column = f'"{DatasetRunResult._meta.db_table}"."scores"'
+    if connection.vendor == "postgresql":
+        sql = (
+            f"(SELECT (entry->>'score')::double precision FROM jsonb_array_elements({column}) entry "
+            "WHERE entry->>'scorerId' = %s LIMIT 1)"
+        )
+    else:
+        sql = (
+            f"(SELECT json_extract(entry.value, '$.score') FROM json_each({column}) entry "
+            "WHERE json_extract(entry.value, '$.scorerId') = %s LIMIT 1)"
+        )
+    return RawSQL(sql, (scorer_id,), output_field=FloatField())
+
+
+class DatasetRunResultQuerySet(models.QuerySet["DatasetRunResult"]):
+    def in_display_order(self) -> Self:
+        """The order the API contract lists results in: by start time, then id."""
         return self.order_by("started_at", "id")
+
+    def failed(self) -> Self:
+        return self.filter(error__isnull=False)
+
+    def scored_below(self, scorer_id: str, threshold: float) -> Self:
+        return self.annotate(filter_score=score_of(scorer_id)).filter(filter_score__lt=threshold)
+
+    def ordered_by_score(self, scorer_id: str, *, descending: bool = False) -> Self:
+        """By one scorer's score (unscored results last), then id."""
+        score = F("sort_score")
+        ordering = score.desc(nulls_last=True) if descending else score.asc(nulls_last=True)
+        return self.annotate(sort_score=score_of(scorer_id)).order_by(ordering, "id")
+
+    def ordered_by_latency(self, *, descending: bool = False) -> Self:
+        return self.order_by("-latency" if descending else "latency", "id")
 
 
 class DatasetRunResult(models.Model):
@@ -325,10 +423,10 @@ class DatasetRunResult(models.Model):
     output = OpaqueJSONField(null=True, blank=True)
     expected_output = OpaqueJSONField(null=True, blank=True)
     latency = models.FloatField(help_text="Milliseconds from the first attempt's start to the last's end")
-    error = models.TextField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)  # noqa: DJ001 — null is "succeeded", as the API answers it
     retry_count = models.PositiveIntegerField(default=0)
     # Traces are found by their own id (Trace.trace_id), so no index here.
-    trace_id = models.CharField(max_length=32, null=True, blank=True)
+    trace_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 — null is "no trace", as the API answers it
     scores = models.JSONField(default=list, blank=True)
     usage = models.JSONField(null=True, blank=True, help_text="Token usage reported by the target")
     started_at = models.DateTimeField()
@@ -338,7 +436,8 @@ class DatasetRunResult(models.Model):
     objects = DatasetRunResultQuerySet.as_manager()
 
     class Meta:
-        ordering = ["started_at", "id"]
+        # No default ordering: the engine inserts thousands of these a second and
+        # aggregates over them; lists say their order (`in_display_order`).
         constraints = [
             models.UniqueConstraint(fields=["run", "item", "repetition"], name="result_once_per_item"),
         ]
@@ -348,7 +447,7 @@ class DatasetRunResult(models.Model):
             models.Index(fields=["run", "latency"], name="result_latency_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"result {self.id}"
 
     @property
@@ -367,10 +466,7 @@ class Trace(models.Model):
     spans = OpaqueJSONField(default=list)
     started_at = models.DateTimeField()
 
-    class Meta:
-        ordering = ["-started_at"]
-
-    def __str__(self):
+    def __str__(self) -> str:
         return self.trace_id
 
 
@@ -391,5 +487,5 @@ class TraceOutbox(models.Model):
     class Meta:
         indexes = [models.Index(fields=["next_attempt_at"], name="outbox_due_idx")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"outbox {self.trace_id}"

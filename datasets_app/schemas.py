@@ -16,6 +16,7 @@ answers with them for a schema that names its `$schema`.
 """
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -23,11 +24,13 @@ import re2
 import referencing
 from jsonschema.exceptions import ValidationError
 
+from . import jsonsafe
+
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a refused pattern is the user's to fix, reported to them, not logged
 
 
-def _compile(pattern: str):
+def _compile(pattern: str) -> Any:
     return re2.compile(pattern, _RE2_OPTIONS)  # cached by re2
 
 
@@ -35,12 +38,12 @@ def _matches(pattern: str, text: str) -> bool:
     return _compile(pattern).search(text) is not None
 
 
-def _pattern(validator, pattern, instance, schema):
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and not _matches(pattern, instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def _pattern_properties(validator, patterns, instance, schema):
+def _pattern_properties(validator: Any, patterns: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     for pattern, subschema in patterns.items():
@@ -49,7 +52,7 @@ def _pattern_properties(validator, patterns, instance, schema):
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
-def _additional_properties(validator, additional, instance, schema):
+def _additional_properties(validator: Any, additional: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     properties = schema.get("properties", {})
@@ -135,7 +138,7 @@ def problem(schema: Any) -> str | None:
     if isinstance(schema, dict) and not isinstance(schema.get("$schema", ""), str):
         return "$schema must be a string"
     try:
-        validator_class(schema).check_schema(schema)
+        validator_class(schema).check_schema(schema)  # type: ignore[arg-type]  # a boolean is a JSON Schema too
     except jsonschema.SchemaError as exc:
         refused = _refused_pattern(exc)
         if refused:
@@ -150,15 +153,15 @@ def problem(schema: Any) -> str | None:
     return None
 
 
-def _refused_pattern(error: jsonschema.SchemaError) -> ValidationError | None:
+def _refused_pattern(error: jsonschema.SchemaError) -> ValidationError | jsonschema.SchemaError | None:
     """The `regex` format error behind `error`, which may sit in the context of an anyOf
     (draft 7's `items` is a schema or a list of them)."""
-    stack = [error]
+    stack: list[ValidationError | jsonschema.SchemaError] = [error]
     while stack:
-        error = stack.pop()
-        if error.validator == "format" and error.validator_value == "regex":
-            return error
-        stack.extend(error.context)
+        found = stack.pop()
+        if found.validator == "format" and found.validator_value == "regex":
+            return found
+        stack.extend(found.context)
     return None
 
 
@@ -169,13 +172,4 @@ def _reason(error: BaseException | None) -> str:
 
 def _keys(schema: Any) -> set[str]:
     """Every object key anywhere in the schema (keywords, and property names too)."""
-    keys: set[str] = set()
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            keys.update(node)
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return keys
+    return {key for node in jsonsafe.walk(schema) if isinstance(node, dict) for key in node}

@@ -5,12 +5,13 @@ these calls, so there is exactly one place that says what a change does
 (versions, counters, validation, enqueueing).
 """
 
-import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NotRequired, TypedDict
+from uuid import UUID
 
 import jsonschema
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -18,19 +19,24 @@ from django.utils import timezone
 from . import schemas
 from .exceptions import InvalidInput, StateConflict
 from .models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetVersion, RunChunk
-from .runs import registry
-from .runs import lifecycle
+from .runs import lifecycle, registry
 
+# "Leave this field as it is" in the update services (None is a value there).
 UNSET: Any = object()
 MAX_CONCURRENCY_LIMIT = 256
+MAX_RETRIES_LIMIT = 10
 MAX_REPETITIONS = 100
 
 
+class NewItem(TypedDict):
+    """One item to add: `input` is required, the rest default to null."""
+
+    input: Any
+    expected_output: NotRequired[Any]
+    context: NotRequired[Any]
+
+
 # ---- validation ------------------------------------------------------------
-
-
-def _schema_error_path(error: jsonschema.ValidationError) -> str:
-    return "/".join(str(p) for p in error.absolute_path)
 
 
 def check_json_schema(schema: Any, *, field: str) -> None:
@@ -39,24 +45,31 @@ def check_json_schema(schema: Any, *, field: str) -> None:
         return
     problem = schemas.problem(schema)
     if problem:
-        raise InvalidInput(f"Invalid {field}: {problem}", {field: [problem]})
+        raise InvalidInput(f"Invalid {field.replace('_', ' ')}: {problem}", {field: [problem]})
 
 
-def validate_item_against_schemas(
-    *, dataset: Dataset, input: Any, expected_output: Any, prefix: str = ""
-) -> None:
-    """Raise InvalidInput naming the failing path when an item breaks the dataset's schemas."""
+def _schema_error_path(error: jsonschema.ValidationError) -> str:
+    return "/".join(str(p) for p in error.absolute_path)
+
+
+def validate_item_against_schemas(*, dataset: Dataset, input: Any, expected_output: Any, prefix: str = "") -> None:
+    """Raise InvalidInput naming the failing path when an item breaks the dataset's schemas.
+
+    Error keys are the field, then the JSON path inside it (`expected_output/answer`),
+    after `prefix` (`items/3/` for an entry of a bulk add).
+    """
     errors: dict[str, list[str]] = {}
-    for field, value, schema, schema_field in (
-        ("input", input, dataset.input_schema, "inputSchema"),
-        ("expectedOutput", expected_output, dataset.output_schema, "outputSchema"),
+    for field, value, schema in (
+        ("input", input, dataset.input_schema),
+        ("expected_output", expected_output, dataset.output_schema),
     ):
-        if schema is None or (field == "expectedOutput" and value is None):
+        if schema is None or (field == "expected_output" and value is None):
             continue
         try:
             found = schemas.iter_errors(schema, value)
         except schemas.NotApplicable as exc:
-            errors[f"{prefix}{field}"] = [f"the dataset's {schema_field} cannot be applied: {exc}"]
+            schema_name = "input schema" if field == "input" else "output schema"
+            errors[f"{prefix}{field}"] = [f"the dataset's {schema_name} cannot be applied: {exc}"]
             continue
         for error in sorted(found, key=lambda e: list(e.absolute_path)):
             path = _schema_error_path(error)
@@ -79,14 +92,14 @@ def _clean_name(name: str) -> str:
 def dataset_create(
     *,
     name: str,
-    description: str = "",
+    description: str | None = "",
     metadata: Any = None,
     input_schema: Any = None,
     output_schema: Any = None,
 ) -> Dataset:
     name = _clean_name(name)
-    check_json_schema(input_schema, field="inputSchema")
-    check_json_schema(output_schema, field="outputSchema")
+    check_json_schema(input_schema, field="input_schema")
+    check_json_schema(output_schema, field="output_schema")
     return Dataset.objects.create(
         name=name,
         description=description or "",
@@ -100,11 +113,12 @@ def dataset_update(
     *,
     dataset: Dataset,
     name: str = UNSET,
-    description: str = UNSET,
+    description: str | None = UNSET,
     metadata: Any = UNSET,
     input_schema: Any = UNSET,
     output_schema: Any = UNSET,
 ) -> Dataset:
+    """Change the given fields (the others stay as they are)."""
     if name is not UNSET:
         dataset.name = _clean_name(name)
     if description is not UNSET:
@@ -112,10 +126,10 @@ def dataset_update(
     if metadata is not UNSET:
         dataset.metadata = metadata
     if input_schema is not UNSET:
-        check_json_schema(input_schema, field="inputSchema")
+        check_json_schema(input_schema, field="input_schema")
         dataset.input_schema = input_schema
     if output_schema is not UNSET:
-        check_json_schema(output_schema, field="outputSchema")
+        check_json_schema(output_schema, field="output_schema")
         dataset.output_schema = output_schema
     dataset.save()
     return dataset
@@ -135,16 +149,17 @@ def dataset_duplicate(*, dataset: Dataset, name: str | None = None) -> Dataset:
         output_schema=dataset.output_schema,
     )
     items = dataset.items.live().order_by("created_at", "id").iterator(chunk_size=1000)
-    items_bulk_create(
-        dataset=copy,
-        items=[{"input": i.input, "expectedOutput": i.expected_output, "context": i.context} for i in items],
-        allow_empty=True,
-    )
+    items_bulk_create(dataset=copy, items=[new_item_like(item) for item in items], allow_empty=True)
     copy.refresh_from_db()
     return copy
 
 
 # ---- items -------------------------------------------------------------------
+
+
+def new_item_like(item: DatasetItem) -> NewItem:
+    """An item's content, to add it (to another dataset, or again)."""
+    return {"input": item.input, "expected_output": item.expected_output, "context": item.context}
 
 
 def _next_dataset_version(dataset: Dataset) -> int:
@@ -157,45 +172,21 @@ def _next_dataset_version(dataset: Dataset) -> int:
     return locked.version
 
 
-def _snapshot_text(snapshot: dict) -> str:
-    """The text `search` matches: the same compact JSON the live items store."""
-    return "\n".join(
-        json.dumps(snapshot.get(k), ensure_ascii=False, separators=(",", ":"))
-        for k in ("input", "expectedOutput", "context")
-    )
-
-
-def _version_row(item: DatasetItem, *, dataset_version: int, is_deleted: bool = False) -> DatasetItemVersion:
-    snapshot = item.snapshot()
-    return DatasetItemVersion(
-        item=item,
-        dataset_id=item.dataset_id,
-        version_number=item.version,
-        dataset_version=dataset_version,
-        snapshot=snapshot,
-        snapshot_text=_snapshot_text(snapshot),
-        is_deleted=is_deleted,
-    )
-
-
-def _close_current_versions(item_ids: Iterable, dataset_version: int) -> None:
-    DatasetItemVersion.objects.filter(item_id__in=list(item_ids), valid_until__isnull=True).update(
-        valid_until=dataset_version
-    )
+def _close_current_versions(item_ids: Iterable[UUID], dataset_version: int) -> None:
+    DatasetItemVersion.objects.filter(item_id__in=list(item_ids)).current().update(valid_until=dataset_version)
 
 
 def item_create(*, dataset: Dataset, input: Any, expected_output: Any = None, context: Any = None) -> DatasetItem:
     return items_bulk_create(
-        dataset=dataset,
-        items=[{"input": input, "expectedOutput": expected_output, "context": context}],
+        dataset=dataset, items=[{"input": input, "expected_output": expected_output, "context": context}]
     )[0]
 
 
-def items_bulk_create(*, dataset: Dataset, items: list[dict], allow_empty: bool = False) -> list[DatasetItem]:
+def items_bulk_create(*, dataset: Dataset, items: Sequence[NewItem], allow_empty: bool = False) -> list[DatasetItem]:
     """Add items all or nothing, as one dataset version.
 
-    Each entry is `{"input", "expectedOutput"?, "context"?}`; a failing entry
-    rejects the whole batch with errors keyed `items/<index>/<path>`.
+    A failing entry rejects the whole batch with errors keyed
+    `items/<index>/<field>/<path>` (no prefix when there is one entry).
     """
     if not items and not allow_empty:
         raise InvalidInput("items must not be empty", {"items": ["At least one item is required."]})
@@ -205,9 +196,11 @@ def items_bulk_create(*, dataset: Dataset, items: list[dict], allow_empty: bool 
         if not isinstance(entry, dict) or "input" not in entry:
             errors[f"{prefix}input"] = ["This field is required."]
             continue
+        for unknown in entry.keys() - NewItem.__annotations__.keys():
+            errors[f"{prefix}{unknown}"] = ["Not a field of an item."]
         try:
             validate_item_against_schemas(
-                dataset=dataset, input=entry["input"], expected_output=entry.get("expectedOutput"), prefix=prefix
+                dataset=dataset, input=entry["input"], expected_output=entry.get("expected_output"), prefix=prefix
             )
         except InvalidInput as exc:
             errors.update(exc.errors)
@@ -223,7 +216,7 @@ def items_bulk_create(*, dataset: Dataset, items: list[dict], allow_empty: bool 
                 DatasetItem(
                     dataset=dataset,
                     input=entry["input"],
-                    expected_output=entry.get("expectedOutput"),
+                    expected_output=entry.get("expected_output"),
                     context=entry.get("context"),
                 )
                 for entry in items
@@ -231,7 +224,7 @@ def items_bulk_create(*, dataset: Dataset, items: list[dict], allow_empty: bool 
             batch_size=500,
         )
         DatasetItemVersion.objects.bulk_create(
-            [_version_row(item, dataset_version=dataset_version) for item in created], batch_size=500
+            [DatasetItemVersion.for_item(item, dataset_version=dataset_version) for item in created], batch_size=500
         )
         Dataset.objects.filter(pk=dataset.pk).update(item_count=F("item_count") + len(created))
     dataset.refresh_from_db(fields=["item_count", "version", "updated_at"])
@@ -241,29 +234,35 @@ def items_bulk_create(*, dataset: Dataset, items: list[dict], allow_empty: bool 
 def item_update(
     *, item: DatasetItem, input: Any = UNSET, expected_output: Any = UNSET, context: Any = UNSET
 ) -> DatasetItem:
-    if item.is_deleted:
-        raise StateConflict("This item was deleted")
-    new_input = item.input if input is UNSET else input
-    new_expected = item.expected_output if expected_output is UNSET else expected_output
-    validate_item_against_schemas(dataset=item.dataset, input=new_input, expected_output=new_expected)
+    """Change the given fields as a new item version and dataset version; returns the item as saved."""
     with transaction.atomic():
-        dataset_version = _next_dataset_version(item.dataset)
-        item.input = new_input
-        item.expected_output = new_expected
+        # The row as it is now, locked: a delete or update that committed since
+        # `item` was read is seen here rather than written over.
+        current = DatasetItem.objects.select_for_update().get(pk=item.pk)
+        if current.is_deleted:
+            raise StateConflict("This item was deleted")
+        if input is not UNSET:
+            current.input = input
+        if expected_output is not UNSET:
+            current.expected_output = expected_output
         if context is not UNSET:
-            item.context = context
-        item.version += 1
-        item.save()
-        _close_current_versions([item.pk], dataset_version)
-        _version_row(item, dataset_version=dataset_version).save()
-    return item
+            current.context = context
+        validate_item_against_schemas(
+            dataset=item.dataset, input=current.input, expected_output=current.expected_output
+        )
+        dataset_version = _next_dataset_version(item.dataset)
+        current.version += 1
+        current.save()
+        _close_current_versions([current.pk], dataset_version)
+        DatasetItemVersion.for_item(current, dataset_version=dataset_version).save()
+    return current
 
 
 def item_delete(*, item: DatasetItem) -> None:
     items_bulk_delete(dataset=item.dataset, item_ids=[item.pk])
 
 
-def items_bulk_delete(*, dataset: Dataset, item_ids: list) -> int:
+def items_bulk_delete(*, dataset: Dataset, item_ids: Iterable[UUID | str]) -> int:
     """Tombstone the given live items as one dataset version; returns how many."""
     with transaction.atomic():
         items = list(dataset.items.live().filter(pk__in=list(item_ids)).select_for_update())
@@ -276,24 +275,12 @@ def items_bulk_delete(*, dataset: Dataset, item_ids: list) -> int:
             item.is_deleted = True
         DatasetItem.objects.bulk_update(items, ["version", "is_deleted", "updated_at"], batch_size=500)
         DatasetItemVersion.objects.bulk_create(
-            [_version_row(i, dataset_version=dataset_version, is_deleted=True) for i in items], batch_size=500
+            [DatasetItemVersion.for_item(i, dataset_version=dataset_version, is_deleted=True) for i in items],
+            batch_size=500,
         )
         Dataset.objects.filter(pk=dataset.pk).update(item_count=F("item_count") - len(items))
     dataset.refresh_from_db(fields=["item_count", "version", "updated_at"])
     return len(items)
-
-
-def items_at_version(*, dataset: Dataset, version: int | None = None, search: str = ""):
-    """Item snapshots as they were at a dataset version (default: the current one)."""
-    if version is None:
-        version = dataset.version
-    return (
-        DatasetItemVersion.objects.filter(dataset=dataset)
-        .live_at(version)
-        .search(search)
-        .select_related("item")
-        .order_by("-item__created_at", "-item_id")
-    )
 
 
 # ---- runs --------------------------------------------------------------------
@@ -311,23 +298,23 @@ def run_start(
     max_retries: int = 0,
     repetitions: int = 1,
     rerun_of: DatasetRun | None = None,
-    user=None,
+    user: AbstractBaseUser | AnonymousUser | None = None,
 ) -> DatasetRun:
     """Record a pending run and queue its chunks for the workers, in one
     transaction: a committed run always has its work queued."""
     scorer_ids = list(scorer_ids or [])
     errors: dict[str, list[str]] = {}
     if registry.get_target(target_type, target_id) is None:
-        errors["targetId"] = [f"Unknown target {target_type}/{target_id}"]
+        errors["target_id"] = [f"Unknown target {target_type}/{target_id}"]
     for scorer_id in scorer_ids:
         if registry.get_scorer(scorer_id) is None:
-            errors.setdefault("scorerIds", []).append(f"Unknown scorer {scorer_id}")
-    if not (1 <= int(max_concurrency) <= MAX_CONCURRENCY_LIMIT):
-        errors["maxConcurrency"] = [f"Must be between 1 and {MAX_CONCURRENCY_LIMIT}."]
+            errors.setdefault("scorer_ids", []).append(f"Unknown scorer {scorer_id}")
+    if not (1 <= max_concurrency <= MAX_CONCURRENCY_LIMIT):
+        errors["max_concurrency"] = [f"Must be between 1 and {MAX_CONCURRENCY_LIMIT}."]
     if item_timeout is not None and item_timeout <= 0:
-        errors["itemTimeout"] = ["Must be a positive number of seconds."]
-    if max_retries < 0 or max_retries > 10:
-        errors["maxRetries"] = ["Must be between 0 and 10."]
+        errors["item_timeout"] = ["Must be a positive number of seconds."]
+    if not (0 <= max_retries <= MAX_RETRIES_LIMIT):
+        errors["max_retries"] = [f"Must be between 0 and {MAX_RETRIES_LIMIT}."]
     if not (1 <= repetitions <= MAX_REPETITIONS):
         errors["repetitions"] = [f"Must be between 1 and {MAX_REPETITIONS}."]
     if version is None:
@@ -349,14 +336,12 @@ def run_start(
             max_retries=max_retries,
             repetitions=repetitions,
             rerun_of=rerun_of,
-            created_by=user if user is not None and user.is_authenticated else None,
+            created_by_id=user.pk if isinstance(user, AbstractBaseUser) else None,
         )
         chunks = _plan_chunks(run, settings.PLAYGROUND_CHUNK_SIZE)
         item_total = sum(c.item_count for c in chunks)
         if item_total == 0:
-            raise InvalidInput(
-                "The dataset has no items at this version", {"version": ["No items to run."]}
-            )
+            raise InvalidInput("The dataset has no items at this version", {"version": ["No items to run."]})
         run.total_items = item_total * repetitions
         run.save(update_fields=["total_items"])
         lifecycle.enqueue(run, chunks)
@@ -366,16 +351,18 @@ def run_start(
 def _plan_chunks(run: DatasetRun, chunk_size: int) -> list[RunChunk]:
     """Cut the run's item ids into ranges of chunk_size, streaming the ids."""
     chunks: list[RunChunk] = []
-    after = None
+    after: UUID | None = None
+    last: UUID | None = None
     count = 0
-    last = None
     for item_id in run.work_items().values_list("item_id", flat=True).iterator(chunk_size=2000):
         count += 1
         last = item_id
         if count == chunk_size:
-            chunks.append(RunChunk(run=run, index=len(chunks), after_item_id=after, last_item_id=last, item_count=count))
+            chunks.append(
+                RunChunk(run=run, index=len(chunks), after_item_id=after, last_item_id=last, item_count=count)
+            )
             after, count = last, 0
-    if count:
+    if count and last is not None:
         chunks.append(RunChunk(run=run, index=len(chunks), after_item_id=after, last_item_id=last, item_count=count))
     return chunks
 
@@ -385,11 +372,11 @@ def run_cancel(*, run: DatasetRun) -> DatasetRun:
     return lifecycle.cancel_run(run=run)
 
 
-def run_rerun_failed(*, run: DatasetRun, user=None) -> DatasetRun:
+def run_rerun_failed(*, run: DatasetRun, user: AbstractBaseUser | AnonymousUser | None = None) -> DatasetRun:
     """A new run over the items that failed in a finished run, with the same settings."""
     if not run.is_terminal:
         raise StateConflict("Wait for the run to finish before rerunning its failures")
-    if not run.results.filter(error__isnull=False).exists():
+    if not run.results.failed().exists():
         raise InvalidInput("The run has no failed items to rerun")
     return run_start(
         dataset=run.dataset,

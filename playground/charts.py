@@ -1,33 +1,18 @@
 """Small server-side SVG bar charts, built from numbers only (no chart library).
 
-The views compute the bucket counts with database aggregates; these helpers
-only lay the bars out. Labels are passed back separately so the templates
-auto-escape them; the SVG itself never contains user text.
+The histograms come from `datasets_app.runs.summary`; this module only lays
+the bars out. The SVG never contains user text: every value in it is a number
+or the caller's fixed title.
 """
-
-from dataclasses import dataclass
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from datasets_app.runs.summary import Bucket
+
 CHART_WIDTH = 240
 CHART_HEIGHT = 64
 BAR_GAP = 2
-
-
-@dataclass(frozen=True)
-class Bucket:
-    low: float
-    high: float
-    count: int
-
-
-def linear_edges(low: float, high: float, bins: int = 10) -> list[tuple[float, float]]:
-    """Equal-width bucket edges covering low..high; one bucket when all values are equal."""
-    if high <= low:
-        return [(low, high)]
-    width = (high - low) / bins
-    return [(low + i * width, low + (i + 1) * width) for i in range(bins)]
 
 
 def bar_chart(buckets: list[Bucket], *, title: str, unit: str = "") -> SafeString:

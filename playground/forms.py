@@ -1,14 +1,17 @@
 """Forms of the browser pages. They parse and check HTTP input; the writes
-themselves go through `datasets_app.services`, whose InvalidInput errors the
-forms attach to the matching field with `add_service_errors`."""
+themselves go through `datasets_app.services`. The dataset and item forms'
+fields are named as the services' keywords, so `cleaned_data` is the call's
+keywords and a service error's key names the field it belongs to."""
 
 import json
+from collections.abc import Callable
+from typing import Any, cast
 
 from django import forms
 
-from datasets_app import jsonsafe, services
+from datasets_app import importers, jsonsafe, services
 from datasets_app.exceptions import PlaygroundError
-from datasets_app.models import Dataset
+from datasets_app.models import Dataset, DatasetItem
 from datasets_app.runs import registry
 
 JSON_TEXTAREA = forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "code"})
@@ -20,13 +23,13 @@ class JSONTextField(forms.CharField):
 
     widget = JSON_TEXTAREA
 
-    def __init__(self, *, required=False, **kwargs):
+    def __init__(self, *, required: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("strip", True)
         super().__init__(required=required, **kwargs)
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> Any:
         text = super().to_python(value)
-        if text in self.empty_values:
+        if text is None or text in self.empty_values:
             if self.required:
                 raise forms.ValidationError(self.error_messages["required"], code="required")
             return None
@@ -42,49 +45,52 @@ class JSONTextField(forms.CharField):
         except jsonsafe.UnsafeJSON as exc:
             raise forms.ValidationError(str(exc), code="unsafe_json") from exc
 
-    def validate(self, value):
+    def validate(self, value: Any) -> None:
         # Blank text was handled in to_python; {} , [] and null are values, not "empty".
         pass
 
 
-def json_text(value) -> str:
+def json_text(value: Any) -> str:
     """A stored JSON value as the text a JSONTextField shows (None → blank)."""
     return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
 
 
-class ServiceErrorsMixin:
-    """Attach a service error's `errors` ({"inputSchema": [...], "input/city": [...]}) to fields."""
+class ServiceForm(forms.Form):
+    """A form whose fields are a service's keywords."""
 
-    # service error key (before the first "/") → form field name
-    service_fields: dict[str, str] = {}
+    def save_with[T](self, service: Callable[..., T], **fixed: Any) -> T | None:
+        """`service(**fixed, **cleaned_data)` when the form is valid; None when the
+        form or the service refused, with the reasons on the form."""
+        if not self.is_valid():
+            return None
+        try:
+            return service(**fixed, **self.cleaned_data)
+        except PlaygroundError as exc:
+            self.add_service_errors(exc)
+            return None
 
     def add_service_errors(self, exc: PlaygroundError) -> None:
+        """Attach a service error's `errors` ({"input_schema": [...], "input/city": [...]})
+        to the fields they name; the rest to the form."""
         if not exc.errors:
             self.add_error(None, exc.message)
             return
         for key, messages in exc.errors.items():
-            head, _, path = key.partition("/")
-            field = self.service_fields.get(head, head)
-            if field not in self.fields:
-                field = None
+            field, _, path = key.partition("/")
             for message in messages:
-                self.add_error(field, f"at {path}: {message}" if path else message)
+                self.add_error(field if field in self.fields else None, f"at {path}: {message}" if path else message)
 
 
-class DatasetForm(ServiceErrorsMixin, forms.Form):
-    service_fields = {"name": "name", "inputSchema": "input_schema", "outputSchema": "output_schema"}
-
+class DatasetForm(ServiceForm):
     name = forms.CharField(max_length=255)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    input_schema = JSONTextField(
-        label="Input JSON Schema", help_text="Optional. Every item's input must match it."
-    )
+    input_schema = JSONTextField(label="Input JSON Schema", help_text="Optional. Every item's input must match it.")
     output_schema = JSONTextField(
         label="Expected output JSON Schema", help_text="Optional. Every expected output must match it."
     )
 
     @classmethod
-    def for_dataset(cls, dataset: Dataset, data=None):
+    def for_dataset(cls, dataset: Dataset, data: Any = None) -> "DatasetForm":
         return cls(
             data,
             initial={
@@ -95,25 +101,14 @@ class DatasetForm(ServiceErrorsMixin, forms.Form):
             },
         )
 
-    def to_service_kwargs(self) -> dict:
-        data = self.cleaned_data
-        return {
-            "name": data["name"],
-            "description": data["description"],
-            "input_schema": data["input_schema"],
-            "output_schema": data["output_schema"],
-        }
 
-
-class ItemForm(ServiceErrorsMixin, forms.Form):
-    service_fields = {"input": "input", "expectedOutput": "expected_output", "context": "context"}
-
+class ItemForm(ServiceForm):
     input = JSONTextField(required=True, help_text='JSON, e.g. {"question": "…"} or "a string".')
     expected_output = JSONTextField(label="Expected output", help_text="Optional JSON.")
     context = JSONTextField(help_text="Optional JSON.")
 
     @classmethod
-    def for_item(cls, item, data=None):
+    def for_item(cls, item: DatasetItem, data: Any = None) -> "ItemForm":
         # Ids unique per item: several rows can be in edit mode at once next to the add form.
         return cls(
             data,
@@ -124,14 +119,6 @@ class ItemForm(ServiceErrorsMixin, forms.Form):
                 "context": json_text(item.context),
             },
         )
-
-    def to_service_kwargs(self) -> dict:
-        data = self.cleaned_data
-        return {
-            "input": data["input"],
-            "expected_output": data["expected_output"],
-            "context": data["context"],
-        }
 
 
 class ImportUploadForm(forms.Form):
@@ -149,21 +136,19 @@ class ImportUploadForm(forms.Form):
 class CsvMappingForm(forms.Form):
     """One select per CSV column: which part of the item the column fills."""
 
-    def __init__(self, *args, columns: list[str], **kwargs):
-        from datasets_app import importers
-
+    def __init__(self, *args: Any, columns: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.columns = columns
-        for index, (column, guess) in enumerate(zip(columns, importers.guess_mappings(columns))):
+        for index, (column, guess) in enumerate(zip(columns, importers.guess_mappings(columns), strict=True)):
             self.fields[f"col_{index}"] = forms.ChoiceField(
                 label=column, choices=importers.MAPPING_CHOICES, initial=guess
             )
 
-    def bound_columns(self):
+    def bound_columns(self) -> list[tuple[str, forms.BoundField]]:
         return [(column, self[f"col_{index}"]) for index, column in enumerate(self.columns)]
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         if not any(cleaned.get(f"col_{i}") == "input" for i in range(len(self.columns))):
             raise forms.ValidationError("Map at least one column to the input.")
         return cleaned
@@ -175,24 +160,14 @@ class CsvMappingForm(forms.Form):
 class CopyItemsForm(forms.Form):
     target = forms.ModelChoiceField(queryset=Dataset.objects.none(), label="Copy to", empty_label="Choose a dataset")
 
-    def __init__(self, *args, dataset: Dataset, **kwargs):
+    def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["target"].queryset = Dataset.objects.exclude(pk=dataset.pk).order_by("name")
+        target = cast(forms.ModelChoiceField, self.fields["target"])
+        target.queryset = Dataset.objects.exclude(pk=dataset.pk).order_by("name")
 
 
-class RunStartForm(ServiceErrorsMixin, forms.Form):
+class RunStartForm(forms.Form):
     """Start a run over a dataset: `form.to_run_kwargs()` feeds `services.run_start(**kwargs)`."""
-
-    service_fields = {
-        "targetId": "target",
-        "targetType": "target",
-        "scorerIds": "scorers",
-        "version": "version",
-        "maxConcurrency": "max_concurrency",
-        "itemTimeout": "item_timeout",
-        "maxRetries": "max_retries",
-        "repetitions": "repetitions",
-    }
 
     target = forms.ChoiceField(help_text="What runs every item.")
     scorers = forms.MultipleChoiceField(
@@ -205,21 +180,19 @@ class RunStartForm(ServiceErrorsMixin, forms.Form):
     item_timeout = forms.FloatField(
         label="Item timeout (s)", required=False, min_value=0.001, help_text="Optional, seconds per attempt."
     )
-    max_retries = forms.IntegerField(label="Retries", min_value=0, max_value=10, initial=0)
+    max_retries = forms.IntegerField(label="Retries", min_value=0, max_value=services.MAX_RETRIES_LIMIT, initial=0)
     repetitions = forms.IntegerField(min_value=1, max_value=services.MAX_REPETITIONS, initial=1)
 
-    def __init__(self, *args, dataset: Dataset, **kwargs):
+    def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dataset = dataset
         groups: dict[str, list[tuple[str, str]]] = {}
         for target in registry.all_targets():
-            groups.setdefault(target.target_type, []).append(
-                (f"{target.target_type}:{target.target_id}", target.name)
-            )
-        self.fields["target"].choices = [("", "Choose a target")] + [
-            (target_type, options) for target_type, options in groups.items()
+            groups.setdefault(target.target_type, []).append((f"{target.target_type}:{target.target_id}", target.name))
+        cast(forms.ChoiceField, self.fields["target"]).choices = [("", "Choose a target"), *groups.items()]
+        cast(forms.ChoiceField, self.fields["scorers"]).choices = [
+            (s.scorer_id, s.name) for s in registry.all_scorers()
         ]
-        self.fields["scorers"].choices = [(s.scorer_id, s.name) for s in registry.all_scorers()]
         current = max(dataset.version, 1)
         self.fields["version"] = forms.IntegerField(
             label="Dataset version",
@@ -229,7 +202,7 @@ class RunStartForm(ServiceErrorsMixin, forms.Form):
             help_text=f"1 to {current}; {dataset.version} is the current one.",
         )
 
-    def to_run_kwargs(self) -> dict:
+    def to_run_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
         target_type, _, target_id = data["target"].partition(":")
         return {

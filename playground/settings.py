@@ -8,7 +8,8 @@ PostgreSQL and start as many workers as you like.
 import json
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+
+import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -17,9 +18,7 @@ def env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).lower() in {"1", "true", "yes", "on"}
 
 
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
-)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production")
 DEBUG = env_bool("DJANGO_DEBUG", True)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 
@@ -71,25 +70,14 @@ TEMPLATES = [
 ]
 
 
-def database_from_url(url: str) -> dict:
-    """postgres://user:pass@host:port/name → Django DATABASES entry."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"postgres", "postgresql"}:
-        raise ValueError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r}")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parsed.path.lstrip("/")),
-        "USER": unquote(parsed.username or ""),
-        "PASSWORD": unquote(parsed.password or ""),
-        "HOST": parsed.hostname or "",
-        "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": 60,
-        "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_playground")},
-    }
-
-
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"],
+            conn_max_age=60,
+            test_options={"NAME": os.environ.get("TEST_DATABASE_NAME", "test_playground")},
+        )
+    }
 else:
     DATABASES = {
         "default": {
@@ -115,6 +103,15 @@ else:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The run page caches its latency figures for a few seconds (`runs/summary.py`).
+# Per process by default; with REDIS_URL every web process shares one cache.
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -152,7 +149,7 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "LLM evaluation playground API",
-    "DESCRIPTION": "Datasets, items, runs and results. See shared/API.md.",
+    "DESCRIPTION": "Datasets, items, runs and results. The contract in prose: docs/api.md in the repository.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -175,9 +172,7 @@ PLAYGROUND_MAX_OUTPUT_BYTES = int(os.environ.get("PLAYGROUND_MAX_OUTPUT_BYTES", 
 PLAYGROUND_RETRY_BASE_DELAY = float(os.environ.get("PLAYGROUND_RETRY_BASE_DELAY", 0.5))
 PLAYGROUND_RETRY_MAX_DELAY = float(os.environ.get("PLAYGROUND_RETRY_MAX_DELAY", 10))
 # Extra targets/scorers: dotted paths to modules that register on import.
-PLAYGROUND_PLUGIN_MODULES = [
-    m for m in os.environ.get("PLAYGROUND_PLUGIN_MODULES", "").split(",") if m
-]
+PLAYGROUND_PLUGIN_MODULES = [m for m in os.environ.get("PLAYGROUND_PLUGIN_MODULES", "").split(",") if m]
 # Extra targets/scorers by dotted path: {"agent/support-bot": "myproject.bots.answer"}.
 PLAYGROUND_TARGETS = json.loads(os.environ.get("PLAYGROUND_TARGETS", "{}"))
 PLAYGROUND_SCORERS = json.loads(os.environ.get("PLAYGROUND_SCORERS", "{}"))

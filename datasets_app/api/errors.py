@@ -1,9 +1,12 @@
 """Every API error answers `{"message": "...", "errors": {...}}`.
 
-`errors` appears only where there are field errors; its keys are the
-camelCase field names, nested ones joined by "/" (`items/0/input`), the same
-paths the services use for schema violations.
+`errors` appears only where there are field errors; its keys are the API's
+field names, nested ones joined by "/" (`items/0/expectedOutput/answer`).
+Services name fields in snake_case (`expected_output`); their errors are
+renamed here, where they cross into the API (`naming.wire_key`).
 """
+
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
@@ -13,6 +16,8 @@ from rest_framework.views import set_rollback
 
 from datasets_app.exceptions import PlaygroundError
 
+from .naming import wire_key
+
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -20,11 +25,18 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
-def error_body(message: str, errors: dict | None = None) -> dict:
-    return {"message": message, "errors": errors} if errors else {"message": message}
+def error_body(errors: dict[str, list[str]], message: str) -> dict[str, Any]:
+    """The answer for field errors: the message names the first failing field,
+    as DRF's own validation errors do."""
+    if not errors:
+        return {"message": message}
+    field, messages = next(iter(errors.items()))
+    if field != "nonFieldErrors":
+        message = f"Invalid {field}: {messages[0]}"
+    return {"message": message, "errors": errors}
 
 
-def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     """DRF's nested error detail as `{"path/to/field": [messages]}`."""
     flat: dict[str, list[str]] = {}
     if isinstance(detail, dict):
@@ -42,10 +54,11 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, PlaygroundError):
         set_rollback()
-        return Response(error_body(exc.message, exc.errors), status=exc.status_code)
+        errors = {wire_key(key): messages for key, messages in exc.errors.items()}
+        return Response(error_body(errors, exc.message), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, Http404):
@@ -55,18 +68,16 @@ def exception_handler(exc, context):
     if not isinstance(exc, exceptions.APIException):
         return None
 
-    headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    headers: dict[str, str] = {}
+    if auth_header := getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = auth_header
+    if wait := getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(wait))
 
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten_errors(exc.detail)
-        field, messages = next(iter(errors.items()), ("nonFieldErrors", ["Invalid input."]))
-        message = messages[0] if field == "nonFieldErrors" else f"Invalid {field}: {messages[0]}"
-        body = error_body(message, errors)
+        body = error_body(errors, errors.get("nonFieldErrors", ["Invalid input."])[0])
     else:
-        body = error_body(str(exc.detail))
+        body = error_body({}, str(exc.detail))
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)

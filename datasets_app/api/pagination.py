@@ -1,8 +1,16 @@
-"""Page/perPage lists answering `{"<things>": [...], "pagination": {...}}`."""
+"""The contract's lists: `page` (0-based) and `perPage` in the query string,
+`{"<things>": [...], "pagination": {"total", "page", "perPage", "hasMore"}}`
+in the answer (docs/api.md, Conventions)."""
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import Any
 
+from django.db.models import QuerySet
 from rest_framework import serializers
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 1000
@@ -26,44 +34,58 @@ class PaginationSerializer(serializers.Serializer):
     hasMore = serializers.BooleanField()
 
 
-@dataclass(frozen=True)
-class Page:
-    page: int
-    per_page: int
+class PagePagination(BasePagination):
+    """Pages of a list view. The view names the list (`list_key`), and may know
+    its total without counting (`known_total()`, e.g. a dataset's item count).
+
+    A bad `page` or `perPage` is a 400 naming the parameter.
+    """
+
+    def __init__(self, *, default_per_page: int = DEFAULT_PER_PAGE) -> None:
+        self.default_per_page = default_per_page
+        self.key = "results"
+        self.page = 0
+        self.per_page = default_per_page
+        self.total = 0
+
+    def read_query(self, request: Request) -> None:
+        """Take page and perPage from the query string."""
+        query = request.query_params
+        params = PageQuerySerializer(data={k: query[k] for k in ("page", "perPage") if k in query})
+        params.is_valid(raise_exception=True)
+        self.page = params.validated_data["page"]
+        self.per_page = params.validated_data["perPage"] if "perPage" in query else self.default_per_page
 
     @property
     def offset(self) -> int:
         return self.page * self.per_page
 
-    def envelope(self, key: str, rows: list, total: int) -> dict:
+    def paginate_queryset(
+        self, queryset: QuerySet[Any] | Sequence[Any], request: Request, view: APIView | None = None
+    ) -> list[Any]:
+        self.read_query(request)
+        self.key = getattr(view, "list_key", self.key)
+        known_total = getattr(view, "known_total", lambda: None)()
+        if known_total is not None:
+            self.total = known_total
+        else:
+            self.total = queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
+        return list(queryset[self.offset : self.offset + self.per_page]) if self.offset < self.total else []
+
+    def pagination(self, shown: int) -> dict[str, Any]:
+        """The `pagination` object for a page holding `shown` entries of `self.total`."""
         return {
-            key: rows,
-            "pagination": {
-                "total": total,
-                "page": self.page,
-                "perPage": self.per_page,
-                "hasMore": self.offset + len(rows) < total,
-            },
+            "total": self.total,
+            "page": self.page,
+            "perPage": self.per_page,
+            "hasMore": self.offset + shown < self.total,
         }
 
-
-def page_from_query(query_params, *, default_per_page: int = DEFAULT_PER_PAGE) -> Page:
-    """Read page/perPage from the query string; a bad value is a 400 naming the parameter."""
-    params = PageQuerySerializer(data={k: query_params[k] for k in ("page", "perPage") if k in query_params})
-    params.is_valid(raise_exception=True)
-    per_page = params.validated_data["perPage"] if "perPage" in query_params else default_per_page
-    return Page(page=params.validated_data["page"], per_page=per_page)
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response({self.key: data, "pagination": self.pagination(len(data))})
 
 
-def paginate(queryset, page: Page, *, key: str, serializer_class, total: int | None = None, context=None) -> dict:
-    """Serialize one page of the queryset; `total` may be given when it is known without counting."""
-    if total is None:
-        total = queryset.count()
-    rows = list(queryset[page.offset : page.offset + page.per_page]) if page.offset < total else []
-    return page.envelope(key, serializer_class(rows, many=True, context=context or {}).data, total)
-
-
-def envelope_serializer(key: str, item_serializer) -> type[serializers.Serializer]:
+def envelope_serializer(key: str, item_serializer: type[serializers.Serializer]) -> type[serializers.Serializer]:
     """The schema of a paginated answer, for the OpenAPI document."""
     name = f"Paginated{item_serializer.__name__.removesuffix('Serializer')}List"
     return type(

@@ -7,6 +7,9 @@ limit is enforced here. The body passes the JSON gate (`jsonsafe`): `NaN`,
 neither stored nor written back as JSON.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -17,7 +20,7 @@ from .errors import PayloadTooLarge
 
 
 class LimitedJSONParser(JSONParser):
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         body = stream.read(limit + 1) if limit is not None else stream.read()
         if limit is not None and len(body) > limit:

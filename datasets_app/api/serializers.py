@@ -1,13 +1,18 @@
-"""Wire shapes of the API (see shared/API.md).
+"""Wire shapes of the API (docs/api.md).
 
-Field names are written out in camelCase with `source=` pointing at the model;
-user JSON goes through `JSONField` untouched. Input serializers only check
-types; the rules (schemas, known targets, limits) live in `services`.
+Field names are written out in camelCase with `source=` pointing at the
+model or service keyword, so an input serializer's `validated_data` is the
+service call's keywords as they are; user JSON goes through `JSONField`
+untouched. Input serializers only check types; the rules (schemas, known
+targets, limits) live in `services`.
 """
+
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from datasets_app.comparison import HIGHER_IS_BETTER, LOWER_IS_BETTER
 from datasets_app.models import DatasetRun
 
 from .pagination import PaginationSerializer
@@ -32,13 +37,8 @@ class DatasetWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     metadata = serializers.JSONField(required=False, allow_null=True)
-    inputSchema = serializers.JSONField(required=False, allow_null=True)
-    outputSchema = serializers.JSONField(required=False, allow_null=True)
-
-    def service_kwargs(self) -> dict:
-        """The validated fields present in the body, as `services.dataset_*` keywords."""
-        names = {"inputSchema": "input_schema", "outputSchema": "output_schema"}
-        return {names.get(k, k): v for k, v in self.validated_data.items()}
+    inputSchema = serializers.JSONField(source="input_schema", required=False, allow_null=True)
+    outputSchema = serializers.JSONField(source="output_schema", required=False, allow_null=True)
 
 
 class DatasetVersionSerializer(serializers.Serializer):
@@ -61,7 +61,7 @@ class ItemSerializer(serializers.Serializer):
     version = serializers.IntegerField(read_only=True, help_text="The item's own version number")
     input = serializers.JSONField(read_only=True)
     expectedOutput = serializers.JSONField(source="expected_output", read_only=True, allow_null=True)
-    context = serializers.JSONField(read_only=True, allow_null=True)
+    context = serializers.JSONField(read_only=True, allow_null=True)  # type: ignore[assignment]  # DRF takes declared fields off the class
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
@@ -74,19 +74,15 @@ class ItemSnapshotSerializer(serializers.Serializer):
     version = serializers.IntegerField(source="version_number", read_only=True)
     input = serializers.JSONField(source="snapshot.input", read_only=True)
     expectedOutput = serializers.JSONField(source="snapshot.expectedOutput", read_only=True, allow_null=True)
-    context = serializers.JSONField(source="snapshot.context", read_only=True, allow_null=True)
+    context = serializers.JSONField(source="snapshot.context", read_only=True, allow_null=True)  # type: ignore[assignment]  # DRF takes declared fields off the class
     createdAt = serializers.DateTimeField(source="item.created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="created_at", read_only=True)
 
 
 class ItemWriteSerializer(serializers.Serializer):
     input = serializers.JSONField()
-    expectedOutput = serializers.JSONField(required=False, allow_null=True)
-    context = serializers.JSONField(required=False, allow_null=True)
-
-    def service_kwargs(self) -> dict:
-        names = {"expectedOutput": "expected_output"}
-        return {names.get(k, k): v for k, v in self.validated_data.items()}
+    expectedOutput = serializers.JSONField(source="expected_output", required=False, allow_null=True)
+    context = serializers.JSONField(required=False, allow_null=True)  # type: ignore[assignment]  # DRF takes declared fields off the class
 
 
 class ItemListQuerySerializer(serializers.Serializer):
@@ -106,7 +102,7 @@ class BulkItemsSerializer(serializers.Serializer):
 
 
 class BulkDeleteSerializer(serializers.Serializer):
-    itemIds = serializers.ListField(child=serializers.UUIDField(), allow_empty=False)
+    itemIds = serializers.ListField(source="item_ids", child=serializers.UUIDField(), allow_empty=False)
 
 
 class BulkDeleteResultSerializer(serializers.Serializer):
@@ -132,7 +128,7 @@ class ItemVersionSerializer(serializers.Serializer):
 class BlankAsNullField(serializers.CharField):
     """A text column whose empty value means "none": answered as null."""
 
-    def to_representation(self, value):
+    def to_representation(self, value: str) -> Any:
         return value or None
 
 
@@ -164,27 +160,18 @@ class RunListQuerySerializer(serializers.Serializer):
 
 
 class RunStartSerializer(serializers.Serializer):
-    targetType = serializers.ChoiceField(choices=DatasetRun.TargetType.choices)
-    targetId = serializers.CharField(max_length=255)
-    scorerIds = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    version = serializers.IntegerField(required=False, allow_null=True, help_text="Dataset version (default: current)")
-    maxConcurrency = serializers.IntegerField(required=False, default=5)
-    itemTimeout = serializers.FloatField(required=False, allow_null=True, help_text="Seconds per attempt")
-    maxRetries = serializers.IntegerField(required=False, default=0)
-    repetitions = serializers.IntegerField(required=False, default=1)
+    """The body of a run start; what is left out takes `services.run_start`'s default."""
 
-    def service_kwargs(self) -> dict:
-        data = self.validated_data
-        return {
-            "target_type": data["targetType"],
-            "target_id": data["targetId"],
-            "scorer_ids": data["scorerIds"],
-            "version": data.get("version"),
-            "max_concurrency": data["maxConcurrency"],
-            "item_timeout": data.get("itemTimeout"),
-            "max_retries": data["maxRetries"],
-            "repetitions": data["repetitions"],
-        }
+    targetType = serializers.ChoiceField(source="target_type", choices=DatasetRun.TargetType.choices)
+    targetId = serializers.CharField(source="target_id", max_length=255)
+    scorerIds = serializers.ListField(source="scorer_ids", child=serializers.CharField(), required=False)
+    version = serializers.IntegerField(required=False, allow_null=True, help_text="Dataset version (default: current)")
+    maxConcurrency = serializers.IntegerField(source="max_concurrency", required=False, help_text="Default 5")
+    itemTimeout = serializers.FloatField(
+        source="item_timeout", required=False, allow_null=True, help_text="Seconds per attempt"
+    )
+    maxRetries = serializers.IntegerField(source="max_retries", required=False, help_text="Default 0")
+    repetitions = serializers.IntegerField(required=False, help_text="Default 1")
 
 
 class RunStartedSerializer(serializers.Serializer):
@@ -200,7 +187,7 @@ class RunStartedSerializer(serializers.Serializer):
     results = serializers.SerializerMethodField()
 
     @extend_schema_field({"type": "array", "items": {"type": "object"}, "maxItems": 0})
-    def get_results(self, run) -> list:
+    def get_results(self, run: DatasetRun) -> list[Any]:
         return []
 
 
@@ -221,7 +208,7 @@ class ScoresField(serializers.JSONField):
 
     KEYS = ("scorerId", "scorerName", "score", "reason", "error")
 
-    def to_representation(self, value):
+    def to_representation(self, value: Any) -> Any:
         return [{key: score.get(key) for key in self.KEYS} for score in value or []]
 
 
@@ -253,52 +240,57 @@ class ResultSerializer(serializers.Serializer):
 class ThresholdSerializer(serializers.Serializer):
     value = serializers.FloatField(min_value=0)
     direction = serializers.ChoiceField(
-        choices=["higher-is-better", "lower-is-better"], required=False, default="higher-is-better"
+        choices=[HIGHER_IS_BETTER, LOWER_IS_BETTER], required=False, default=HIGHER_IS_BETTER
     )
 
 
 class CompareRunsSerializer(serializers.Serializer):
-    runIdA = serializers.UUIDField()
-    runIdB = serializers.UUIDField()
+    runIdA = serializers.UUIDField(source="run_id_a")
+    runIdB = serializers.UUIDField(source="run_id_b")
     thresholds = serializers.DictField(child=ThresholdSerializer(), required=False, default=dict)
 
 
 class CompareRunSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    datasetVersion = serializers.IntegerField()
+    datasetVersion = serializers.IntegerField(source="dataset_version")
 
 
 class ScorerStatsSerializer(serializers.Serializer):
     mean = serializers.FloatField(allow_null=True)
     count = serializers.IntegerField(help_text="Scores given")
-    passRate = serializers.FloatField(allow_null=True, help_text="Share of scores >= 0.5")
-    errors = serializers.IntegerField(help_text="Scores the scorer failed to give")
+    passRate = serializers.FloatField(source="pass_rate", allow_null=True, help_text="Share of scores >= 0.5")
+    errors = serializers.IntegerField(help_text="Scores the scorer failed to give")  # type: ignore[assignment]  # DRF takes declared fields off the class
 
 
 class ScorerComparisonSerializer(serializers.Serializer):
-    statsA = ScorerStatsSerializer()
-    statsB = ScorerStatsSerializer()
+    statsA = ScorerStatsSerializer(source="stats_a")
+    statsB = ScorerStatsSerializer(source="stats_b")
     delta = serializers.FloatField(allow_null=True, help_text="B's mean minus A's")
     regressed = serializers.BooleanField()
     threshold = ThresholdSerializer()
 
 
 class ItemComparisonSerializer(serializers.Serializer):
-    itemId = serializers.UUIDField()
-    inBothRuns = serializers.BooleanField()
-    scoresA = serializers.DictField(child=serializers.FloatField(allow_null=True))
-    scoresB = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    itemId = serializers.UUIDField(source="item_id")
+    inBothRuns = serializers.BooleanField(source="in_both_runs")
+    scoresA = serializers.DictField(source="scores_a", child=serializers.FloatField(allow_null=True))
+    scoresB = serializers.DictField(source="scores_b", child=serializers.FloatField(allow_null=True))
 
 
 class ComparisonSerializer(serializers.Serializer):
-    runA = CompareRunSerializer()
-    runB = CompareRunSerializer()
-    versionMismatch = serializers.BooleanField()
-    hasRegression = serializers.BooleanField()
+    runA = CompareRunSerializer(source="run_a")
+    runB = CompareRunSerializer(source="run_b")
+    versionMismatch = serializers.BooleanField(source="version_mismatch")
+    hasRegression = serializers.BooleanField(source="has_regression")
     scorers = serializers.DictField(child=ScorerComparisonSerializer())
     items = ItemComparisonSerializer(many=True, help_text="One page of the items (page/perPage query)")
-    pagination = PaginationSerializer(help_text="Paging of `items`")
+    pagination = serializers.SerializerMethodField(help_text="Paging of `items`")
     warnings = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema_field(PaginationSerializer)
+    def get_pagination(self, comparison: Any) -> dict[str, Any]:
+        """Given by the view, which pages the items (`context["pagination"]`)."""
+        return self.context["pagination"]
 
 
 # ---- catalogue and traces ----------------------------------------------------
@@ -331,7 +323,8 @@ class SpanSerializer(serializers.Serializer):
     name = serializers.CharField()
     startTime = serializers.CharField()
     endTime = serializers.CharField(allow_null=True)
-    status = serializers.JSONField()
+    status = serializers.ChoiceField(choices=["ok", "error", "unset"])
+    statusMessage = serializers.CharField(allow_null=True, help_text="Why the span failed, when it says")
     attributes = serializers.DictField()
 
 

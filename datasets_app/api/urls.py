@@ -1,4 +1,4 @@
-"""URLs under /api/ (no trailing slashes, camelCase path parameters as in API.md).
+"""URLs under /api/ (no trailing slashes, camelCase path parameters as in docs/api.md).
 
 Every view is exempt from LoginRequiredMiddleware so that DRF itself answers
 an anonymous caller with a JSON 401 instead of a redirect to the login page.
@@ -7,16 +7,15 @@ the login page.
 """
 
 from django.contrib.auth.decorators import login_not_required, login_required
-from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.permissions import IsAuthenticated
+from django.urls import URLPattern, path, re_path
+from drf_spectacular.views import SpectacularSwaggerView
+from rest_framework.views import APIView
 
 from . import views
-from .parsers import LimitedJSONParser
 
 
-def api_path(route, view_class, name, **initkwargs):
-    return path(route, login_not_required(view_class.as_view(**initkwargs)), name=name)
+def api_path(route: str, view_class: type[APIView], name: str) -> URLPattern:
+    return path(route, login_not_required(view_class.as_view()), name=name)
 
 
 urlpatterns = [
@@ -40,13 +39,7 @@ urlpatterns = [
     re_path(
         r"^traces/(?P<traceId>[0-9a-f]{32})$", login_not_required(views.TraceDetailView.as_view()), name="api-trace"
     ),
-    api_path(
-        "schema/",
-        SpectacularAPIView,
-        "api-schema",
-        permission_classes=[IsAuthenticated],
-        parser_classes=[LimitedJSONParser],
-    ),
+    api_path("schema/", views.SchemaView, "api-schema"),
     path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
     re_path(r"^.*$", login_not_required(views.UnknownPathView.as_view()), name="api-unknown"),
 ]

@@ -1,63 +1,97 @@
-"""API views: read the request, call a service or a query, answer (see shared/API.md).
+"""API views: read the request, call a service or a query, answer (docs/api.md).
 
 Rules live in `services` (writes) and the models' QuerySets (reads); a
 service's InvalidInput/StateConflict becomes a 400/409 in `errors.py`.
 """
 
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets_app import comparison, services
-from datasets_app.models import Dataset, DatasetItem, DatasetRun, DatasetRunResult, Trace
+from datasets_app.models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetRunResult, Trace
 from datasets_app.runs import registry
 
 from . import serializers as s
-from .pagination import MAX_PER_PAGE, PageQuerySerializer, envelope_serializer, page_from_query, paginate
+from .pagination import MAX_PER_PAGE, PagePagination, PageQuerySerializer, envelope_serializer
 from .parsers import LimitedJSONParser
 
 
 class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # DRF takes declared fields off the class
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text='Field errors keyed by camelCase path, e.g. "input/question" or "items/0/input"',
     )
 
 
-def errors(*codes: int) -> dict:
+def errors(*codes: int) -> dict[int, type[ErrorSerializer]]:
     return dict.fromkeys((401, 403, *codes), ErrorSerializer)
 
 
-class ApiView(APIView):
-    parser_classes = [LimitedJSONParser]
+class TokenChallenge:
+    """Anonymous callers get 401 with a Token challenge rather than a bare 403."""
 
-    def get_authenticate_header(self, request):
-        # Anonymous callers get 401 with a Token challenge rather than a bare 403.
+    def get_authenticate_header(self, request: Request) -> str:
         return TokenAuthentication.keyword
 
 
-def get_dataset(dataset_id) -> Dataset:
+class ApiView(TokenChallenge, APIView):
+    parser_classes = [LimitedJSONParser]
+
+
+class SchemaView(TokenChallenge, SpectacularAPIView):
+    """The OpenAPI document, for signed-in callers."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [LimitedJSONParser]
+
+
+class ListApiView(ApiView, GenericAPIView):
+    """A contract list: `get_queryset()` one page at a time, under `list_key`."""
+
+    pagination_class = PagePagination
+    list_key: str
+
+    def known_total(self) -> int | None:
+        """The list's length when the view knows it without counting."""
+        return None
+
+    def list(self) -> Response:
+        rows = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
+
+
+def get_dataset(dataset_id: UUID) -> Dataset:
     return get_object_or_404(Dataset, pk=dataset_id)
 
 
-def get_run(dataset: Dataset, run_id) -> DatasetRun:
+def get_run(dataset: Dataset, run_id: UUID) -> DatasetRun:
     return get_object_or_404(DatasetRun, dataset=dataset, pk=run_id)
 
 
-def get_live_item(dataset: Dataset, item_id) -> DatasetItem:
+def get_live_item(dataset: Dataset, item_id: UUID) -> DatasetItem:
     return get_object_or_404(DatasetItem.objects.live(), dataset=dataset, pk=item_id)
 
 
-def validated(serializer_class, data, **kwargs) -> serializers.Serializer:
+def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict[str, Any]:
+    """The body or query checked by the serializer: a 400 naming the field, or its validated data."""
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
-    return serializer
+    return serializer.validated_data
 
 
 TAG_DATASETS, TAG_ITEMS, TAG_RUNS, TAG_CATALOGUE = "datasets", "items", "runs", "catalogue"
@@ -66,16 +100,19 @@ TAG_DATASETS, TAG_ITEMS, TAG_RUNS, TAG_CATALOGUE = "datasets", "items", "runs", 
 # ---- datasets ------------------------------------------------------------------
 
 
-class DatasetListView(ApiView):
+class DatasetListView(ListApiView):
+    list_key = "datasets"
+    serializer_class = s.DatasetSerializer
+    queryset = Dataset.objects.all()
+
     @extend_schema(
         tags=[TAG_DATASETS],
         operation_id="listDatasets",
         parameters=[PageQuerySerializer],
         responses={200: envelope_serializer("datasets", s.DatasetSerializer), **errors(400)},
     )
-    def get(self, request):
-        page = page_from_query(request.query_params)
-        return Response(paginate(Dataset.objects.all(), page, key="datasets", serializer_class=s.DatasetSerializer))
+    def get(self, request: Request) -> Response:
+        return self.list()
 
     @extend_schema(
         tags=[TAG_DATASETS],
@@ -83,15 +120,14 @@ class DatasetListView(ApiView):
         request=s.DatasetWriteSerializer,
         responses={201: s.DatasetSerializer, **errors(400, 413)},
     )
-    def post(self, request):
-        body = validated(s.DatasetWriteSerializer, request.data)
-        dataset = services.dataset_create(**body.service_kwargs())
+    def post(self, request: Request) -> Response:
+        dataset = services.dataset_create(**validated(s.DatasetWriteSerializer, request.data))
         return Response(s.DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
 class DatasetDetailView(ApiView):
     @extend_schema(tags=[TAG_DATASETS], operation_id="getDataset", responses={200: s.DatasetSerializer, **errors(404)})
-    def get(self, request, datasetId):
+    def get(self, request: Request, datasetId: UUID) -> Response:
         return Response(s.DatasetSerializer(get_dataset(datasetId)).data)
 
     @extend_schema(
@@ -100,59 +136,76 @@ class DatasetDetailView(ApiView):
         request=s.DatasetWriteSerializer(partial=True),
         responses={200: s.DatasetSerializer, **errors(400, 404, 413)},
     )
-    def patch(self, request, datasetId):
+    def patch(self, request: Request, datasetId: UUID) -> Response:
         dataset = get_dataset(datasetId)
-        body = validated(s.DatasetWriteSerializer, request.data, partial=True)
-        dataset = services.dataset_update(dataset=dataset, **body.service_kwargs())
+        dataset = services.dataset_update(
+            dataset=dataset, **validated(s.DatasetWriteSerializer, request.data, partial=True)
+        )
         return Response(s.DatasetSerializer(dataset).data)
 
     @extend_schema(
         tags=[TAG_DATASETS], operation_id="deleteDataset", responses={200: s.SuccessSerializer, **errors(404)}
     )
-    def delete(self, request, datasetId):
+    def delete(self, request: Request, datasetId: UUID) -> Response:
         services.dataset_delete(dataset=get_dataset(datasetId))
         return Response({"success": True})
 
 
-class DatasetVersionListView(ApiView):
+class DatasetVersionListView(ListApiView):
+    list_key = "versions"
+    serializer_class = s.DatasetVersionSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return self.dataset.versions.order_by("-version")
+
+    def known_total(self) -> int:
+        return self.dataset.version
+
     @extend_schema(
         tags=[TAG_DATASETS],
         operation_id="listDatasetVersions",
         parameters=[PageQuerySerializer],
         responses={200: envelope_serializer("versions", s.DatasetVersionSerializer), **errors(400, 404)},
     )
-    def get(self, request, datasetId):
-        dataset = get_dataset(datasetId)
-        page = page_from_query(request.query_params)
-        versions = dataset.versions.order_by("-version")
-        return Response(
-            paginate(versions, page, key="versions", serializer_class=s.DatasetVersionSerializer, total=dataset.version)
-        )
+    def get(self, request: Request, datasetId: UUID) -> Response:
+        self.dataset = get_dataset(datasetId)
+        return self.list()
 
 
 # ---- items ---------------------------------------------------------------------
 
 
-class ItemListView(ApiView):
+class ItemListView(ListApiView):
+    """The live items, or with `version` the snapshots of the items at that dataset version."""
+
+    list_key = "items"
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if self.version is None:
+            return self.dataset.items.live().search(self.search).order_by("-created_at", "-id")
+        return (
+            DatasetItemVersion.objects.at_version(self.dataset, self.version).search(self.search).newest_items_first()
+        )
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return s.ItemSerializer if self.version is None else s.ItemSnapshotSerializer
+
+    def known_total(self) -> int | None:
+        return self.dataset.item_count if self.version is None and not self.search else None
+
     @extend_schema(
         tags=[TAG_ITEMS],
         operation_id="listItems",
         parameters=[PageQuerySerializer, s.ItemListQuerySerializer],
         responses={200: envelope_serializer("items", s.ItemSerializer), **errors(400, 404)},
     )
-    def get(self, request, datasetId):
-        dataset = get_dataset(datasetId)
-        page = page_from_query(request.query_params)
-        query = validated(s.ItemListQuerySerializer, request.query_params).validated_data
-        search, version = query.get("search", ""), query.get("version")
-        if version is None:
-            items = dataset.items.live().search(search).order_by("-created_at", "-id")
-            total = None if search else dataset.item_count
-            return Response(paginate(items, page, key="items", serializer_class=s.ItemSerializer, total=total))
-        if version > dataset.version:
-            raise ValidationError({"version": [f"The dataset has versions 0 to {dataset.version}."]})
-        snapshots = services.items_at_version(dataset=dataset, version=version, search=search)
-        return Response(paginate(snapshots, page, key="items", serializer_class=s.ItemSnapshotSerializer))
+    def get(self, request: Request, datasetId: UUID) -> Response:
+        self.dataset = get_dataset(datasetId)
+        query = validated(s.ItemListQuerySerializer, request.query_params)
+        self.search, self.version = query.get("search", ""), query.get("version")
+        if self.version is not None and self.version > self.dataset.version:
+            raise ValidationError({"version": [f"The dataset has versions 0 to {self.dataset.version}."]})
+        return self.list()
 
     @extend_schema(
         tags=[TAG_ITEMS],
@@ -160,10 +213,9 @@ class ItemListView(ApiView):
         request=s.ItemWriteSerializer,
         responses={201: s.ItemSerializer, **errors(400, 404, 413)},
     )
-    def post(self, request, datasetId):
+    def post(self, request: Request, datasetId: UUID) -> Response:
         dataset = get_dataset(datasetId)
-        body = validated(s.ItemWriteSerializer, request.data)
-        item = services.item_create(dataset=dataset, **body.service_kwargs())
+        item = services.item_create(dataset=dataset, **validated(s.ItemWriteSerializer, request.data))
         return Response(s.ItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
 
@@ -175,11 +227,10 @@ class ItemBulkView(ApiView):
         request=s.BulkItemsWriteSerializer,
         responses={201: s.BulkItemsSerializer, **errors(400, 404, 413)},
     )
-    def post(self, request, datasetId):
+    def post(self, request: Request, datasetId: UUID) -> Response:
         dataset = get_dataset(datasetId)
         body = validated(s.BulkItemsWriteSerializer, request.data)
-        entries = [dict(entry) for entry in body.validated_data["items"]]
-        created = services.items_bulk_create(dataset=dataset, items=entries)
+        created = services.items_bulk_create(dataset=dataset, items=body["items"])
         return Response(
             {"items": s.ItemSerializer(created, many=True).data, "count": len(created)}, status=status.HTTP_201_CREATED
         )
@@ -190,16 +241,15 @@ class ItemBulkView(ApiView):
         request=s.BulkDeleteSerializer,
         responses={200: s.BulkDeleteResultSerializer, **errors(400, 404, 413)},
     )
-    def delete(self, request, datasetId):
+    def delete(self, request: Request, datasetId: UUID) -> Response:
         dataset = get_dataset(datasetId)
-        body = validated(s.BulkDeleteSerializer, request.data)
-        deleted = services.items_bulk_delete(dataset=dataset, item_ids=body.validated_data["itemIds"])
+        deleted = services.items_bulk_delete(dataset=dataset, **validated(s.BulkDeleteSerializer, request.data))
         return Response({"success": True, "deletedCount": deleted})
 
 
 class ItemDetailView(ApiView):
     @extend_schema(tags=[TAG_ITEMS], operation_id="getItem", responses={200: s.ItemSerializer, **errors(404)})
-    def get(self, request, datasetId, itemId):
+    def get(self, request: Request, datasetId: UUID, itemId: UUID) -> Response:
         return Response(s.ItemSerializer(get_live_item(get_dataset(datasetId), itemId)).data)
 
     @extend_schema(
@@ -208,19 +258,27 @@ class ItemDetailView(ApiView):
         request=s.ItemWriteSerializer(partial=True),
         responses={200: s.ItemSerializer, **errors(400, 404, 409, 413)},
     )
-    def patch(self, request, datasetId, itemId):
+    def patch(self, request: Request, datasetId: UUID, itemId: UUID) -> Response:
         item = get_live_item(get_dataset(datasetId), itemId)
-        body = validated(s.ItemWriteSerializer, request.data, partial=True)
-        item = services.item_update(item=item, **body.service_kwargs())
+        item = services.item_update(item=item, **validated(s.ItemWriteSerializer, request.data, partial=True))
         return Response(s.ItemSerializer(item).data)
 
     @extend_schema(tags=[TAG_ITEMS], operation_id="deleteItem", responses={200: s.SuccessSerializer, **errors(404)})
-    def delete(self, request, datasetId, itemId):
+    def delete(self, request: Request, datasetId: UUID, itemId: UUID) -> Response:
         services.item_delete(item=get_live_item(get_dataset(datasetId), itemId))
         return Response({"success": True})
 
 
-class ItemVersionListView(ApiView):
+class ItemVersionListView(ListApiView):
+    list_key = "versions"
+    serializer_class = s.ItemVersionSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return self.item.versions.order_by("-version_number")
+
+    def known_total(self) -> int:
+        return self.item.version
+
     @extend_schema(
         tags=[TAG_ITEMS],
         operation_id="listItemVersions",
@@ -228,19 +286,22 @@ class ItemVersionListView(ApiView):
         parameters=[PageQuerySerializer],
         responses={200: envelope_serializer("versions", s.ItemVersionSerializer), **errors(400, 404)},
     )
-    def get(self, request, datasetId, itemId):
-        item = get_object_or_404(DatasetItem, dataset=get_dataset(datasetId), pk=itemId)
-        page = page_from_query(request.query_params)
-        versions = item.versions.order_by("-version_number")
-        return Response(
-            paginate(versions, page, key="versions", serializer_class=s.ItemVersionSerializer, total=item.version)
-        )
+    def get(self, request: Request, datasetId: UUID, itemId: UUID) -> Response:
+        self.item = get_object_or_404(DatasetItem, dataset=get_dataset(datasetId), pk=itemId)
+        return self.list()
 
 
 # ---- runs ----------------------------------------------------------------------
 
 
-class RunListView(ApiView):
+class RunListView(ListApiView):
+    list_key = "runs"
+    serializer_class = s.RunSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        runs = self.dataset.runs.order_by("-created_at", "-id")
+        return runs.filter(status=self.status) if self.status else runs
+
     @extend_schema(
         tags=[TAG_RUNS],
         operation_id="listRuns",
@@ -248,14 +309,10 @@ class RunListView(ApiView):
         parameters=[PageQuerySerializer, s.RunListQuerySerializer],
         responses={200: envelope_serializer("runs", s.RunSerializer), **errors(400, 404)},
     )
-    def get(self, request, datasetId):
-        dataset = get_dataset(datasetId)
-        page = page_from_query(request.query_params)
-        query = validated(s.RunListQuerySerializer, request.query_params).validated_data
-        runs = dataset.runs.order_by("-created_at", "-id")
-        if "status" in query:
-            runs = runs.filter(status=query["status"])
-        return Response(paginate(runs, page, key="runs", serializer_class=s.RunSerializer))
+    def get(self, request: Request, datasetId: UUID) -> Response:
+        self.dataset = get_dataset(datasetId)
+        self.status = validated(s.RunListQuerySerializer, request.query_params).get("status")
+        return self.list()
 
     @extend_schema(
         tags=[TAG_RUNS],
@@ -264,16 +321,15 @@ class RunListView(ApiView):
         request=s.RunStartSerializer,
         responses={201: s.RunStartedSerializer, **errors(400, 404, 413)},
     )
-    def post(self, request, datasetId):
+    def post(self, request: Request, datasetId: UUID) -> Response:
         dataset = get_dataset(datasetId)
-        body = validated(s.RunStartSerializer, request.data)
-        run = services.run_start(dataset=dataset, user=request.user, **body.service_kwargs())
+        run = services.run_start(dataset=dataset, user=request.user, **validated(s.RunStartSerializer, request.data))
         return Response(s.RunStartedSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
 class RunDetailView(ApiView):
     @extend_schema(tags=[TAG_RUNS], operation_id="getRun", responses={200: s.RunSerializer, **errors(404)})
-    def get(self, request, datasetId, runId):
+    def get(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
         return Response(s.RunSerializer(get_run(get_dataset(datasetId), runId)).data)
 
 
@@ -284,7 +340,7 @@ class RunCancelView(ApiView):
         request=None,
         responses={200: s.RunSerializer, **errors(404, 409)},
     )
-    def post(self, request, datasetId, runId):
+    def post(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
         run = services.run_cancel(run=get_run(get_dataset(datasetId), runId))
         return Response(s.RunSerializer(run).data)
 
@@ -297,13 +353,19 @@ class RunRerunFailedView(ApiView):
         request=None,
         responses={201: s.RunStartedSerializer, **errors(400, 404, 409)},
     )
-    def post(self, request, datasetId, runId):
+    def post(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
         run = get_run(get_dataset(datasetId), runId)
         rerun = services.run_rerun_failed(run=run, user=request.user)
         return Response(s.RunStartedSerializer(rerun).data, status=status.HTTP_201_CREATED)
 
 
-class RunResultListView(ApiView):
+class RunResultListView(ListApiView):
+    list_key = "results"
+    serializer_class = s.ResultSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return DatasetRunResult.objects.filter(run=self.run).in_display_order()
+
     @extend_schema(
         tags=[TAG_RUNS],
         operation_id="listRunResults",
@@ -311,11 +373,9 @@ class RunResultListView(ApiView):
         parameters=[PageQuerySerializer],
         responses={200: envelope_serializer("results", s.ResultSerializer), **errors(400, 404)},
     )
-    def get(self, request, datasetId, runId):
-        run = get_run(get_dataset(datasetId), runId)
-        page = page_from_query(request.query_params)
-        results = DatasetRunResult.objects.filter(run=run).in_display_order()
-        return Response(paginate(results, page, key="results", serializer_class=s.ResultSerializer))
+    def get(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
+        self.run = get_run(get_dataset(datasetId), runId)
+        return self.list()
 
 
 class CompareView(ApiView):
@@ -330,18 +390,21 @@ class CompareView(ApiView):
         request=s.CompareRunsSerializer,
         responses={200: s.ComparisonSerializer, **errors(400, 404, 413)},
     )
-    def post(self, request, datasetId):
+    def post(self, request: Request, datasetId: UUID) -> Response:
         dataset = get_dataset(datasetId)
-        page = page_from_query(request.query_params, default_per_page=MAX_PER_PAGE)
-        body = validated(s.CompareRunsSerializer, request.data).validated_data
+        paginator = PagePagination(default_per_page=MAX_PER_PAGE)
+        paginator.read_query(request)
+        body = validated(s.CompareRunsSerializer, request.data)
         result = comparison.compare_runs(
-            run_a=get_run(dataset, body["runIdA"]),
-            run_b=get_run(dataset, body["runIdB"]),
-            thresholds={scorer: dict(t) for scorer, t in body["thresholds"].items()},
-            page=page.page,
-            per_page=page.per_page,
+            run_a=get_run(dataset, body["run_id_a"]),
+            run_b=get_run(dataset, body["run_id_b"]),
+            thresholds={scorer: comparison.Threshold(**t) for scorer, t in body["thresholds"].items()},
+            offset=paginator.offset,
+            limit=paginator.per_page,
         )
-        return Response(result)
+        paginator.total = result.item_total
+        context = {"pagination": paginator.pagination(len(result.items))}
+        return Response(s.ComparisonSerializer(result, context=context).data)
 
 
 # ---- catalogue and traces ----------------------------------------------------
@@ -351,7 +414,7 @@ class TargetListView(ApiView):
     @extend_schema(
         tags=[TAG_CATALOGUE], operation_id="listTargets", responses={200: s.TargetListSerializer, **errors()}
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response({"targets": s.TargetSerializer(registry.all_targets(), many=True).data})
 
 
@@ -359,15 +422,13 @@ class ScorerListView(ApiView):
     @extend_schema(
         tags=[TAG_CATALOGUE], operation_id="listScorers", responses={200: s.ScorerListSerializer, **errors()}
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response({"scorers": s.ScorerSerializer(registry.all_scorers(), many=True).data})
 
 
 class TraceDetailView(ApiView):
-    @extend_schema(
-        tags=[TAG_RUNS], operation_id="getTrace", responses={200: s.TraceSerializer, **errors(404)}
-    )
-    def get(self, request, traceId):
+    @extend_schema(tags=[TAG_RUNS], operation_id="getTrace", responses={200: s.TraceSerializer, **errors(404)})
+    def get(self, request: Request, traceId: str) -> Response:
         return Response(s.TraceSerializer(get_object_or_404(Trace, pk=traceId)).data)
 
 
@@ -375,7 +436,7 @@ class TraceDetailView(ApiView):
 class UnknownPathView(ApiView):
     """Any other path under /api/: a JSON 404 (after authentication), never an HTML page."""
 
-    def dispatch_unknown(self, request, *args, **kwargs):
+    def dispatch_unknown(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         raise NotFound()
 
     get = post = put = patch = delete = dispatch_unknown

@@ -22,7 +22,7 @@ def http_client() -> httpx.AsyncClient:
     return clients["http"]
 
 
-def openai_client():
+def openai_client() -> Any:
     import openai
 
     clients = _for_this_loop()

@@ -14,6 +14,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -117,8 +118,16 @@ def _being_cancelled() -> bool:
 class ItemExecutor:
     """Everything a run's items share: the target, scorers and limits."""
 
-    def __init__(self, *, run_id: uuid.UUID, dataset_id: uuid.UUID, target: Target, scorers: list[Scorer],
-                 timeout: float, max_retries: int):
+    def __init__(
+        self,
+        *,
+        run_id: uuid.UUID,
+        dataset_id: uuid.UUID,
+        target: Target,
+        scorers: list[Scorer],
+        timeout: float,
+        max_retries: int,
+    ):
         self.run_id, self.dataset_id = str(run_id), str(dataset_id)
         self.target = target
         self.scorers = scorers
@@ -137,16 +146,22 @@ class ItemExecutor:
         outcome.latency_ms = round((finished - first_started) * 1000, 3)
         outcome.completed_at = datetime.fromtimestamp(finished, tz=UTC)
         if outcome.error is None:
-            outcome.scores = [await self._run_scorer(scorer, job, outcome.output, trace, root)
-                              for scorer in self.scorers]
+            outcome.scores = [
+                await self._run_scorer(scorer, job, outcome.output, trace, root) for scorer in self.scorers
+            ]
         self._end_root(root, outcome)
         outcome.trace_id, outcome.spans = trace.trace_id, trace.as_dicts()
         return outcome
 
     def _root_attributes(self, job: Job) -> dict:
         item_id = str(job.item_id)
-        metadata = {"runId": self.run_id, "datasetId": self.dataset_id, "itemId": item_id,
-                    "itemVersion": job.item_version, "repetition": job.repetition}
+        metadata = {
+            "runId": self.run_id,
+            "datasetId": self.dataset_id,
+            "itemId": item_id,
+            "itemVersion": job.item_version,
+            "repetition": job.repetition,
+        }
         return {
             SPAN_KIND: "CHAIN",
             **io_attributes("input", job.input, job.input_json.text),
@@ -160,18 +175,21 @@ class ItemExecutor:
         }
 
     def _end_root(self, root: Span, outcome: Outcome) -> None:
-        attributes = {"playground.latency_ms": outcome.latency_ms, "playground.retry_count": outcome.retry_count,
-                      **usage_attributes(outcome.usage)}
+        attributes = {
+            "playground.latency_ms": outcome.latency_ms,
+            "playground.retry_count": outcome.retry_count,
+            **usage_attributes(outcome.usage),
+        }
         if outcome.error is not None:
             attributes["error.message"] = outcome.error
             root.fail(outcome.error, "ItemFailed")
         else:
-            attributes.update(io_attributes("output", outcome.output, outcome.output_json.text))
+            attributes.update(io_attributes("output", outcome.output, outcome.output_json.text))  # type: ignore[union-attr]
             root.ok()
         root.set_attributes(attributes)
         root.end()
 
-    async def _call(self, kind: str, key: tuple, func, isolated: bool, *args, **kwargs) -> Any:
+    async def _call(self, kind: str, key: tuple, func: Callable, isolated: bool, *args: Any, **kwargs: Any) -> Any:
         """One call under the timeout. The call runs as its own task, so that
         code which swallows its cancellation cannot hold the item: after a
         short grace it is left behind (and a sandbox is killed at once)."""
@@ -179,7 +197,7 @@ class ItemExecutor:
         if not isolated and not asyncio.iscoroutinefunction(func):
             return func(*args, **kwargs)  # a built-in that cannot hang: no task, no timer
 
-        async def invoke():
+        async def invoke() -> Any:
             if isolated:
                 return await pool.call(kind, key, *args, **kwargs)
             return await func(*args, **kwargs)
@@ -203,13 +221,21 @@ class ItemExecutor:
         ("target", then "target retry 1", …). Returns when the last attempt ended."""
         target = self.target
         for attempt in range(self.max_retries + 1):
-            span = trace.start("target" if attempt == 0 else f"target retry {attempt}", parent=root,
-                               attributes={SPAN_KIND: self.target_kind,
-                                           **io_attributes("input", job.input, job.input_json.text)})
+            span = trace.start(
+                "target" if attempt == 0 else f"target retry {attempt}",
+                parent=root,
+                attributes={SPAN_KIND: self.target_kind, **io_attributes("input", job.input, job.input_json.text)},
+            )
             retry = False
             try:
-                value = await self._call("target", (target.target_type, target.target_id), target.func,
-                                         target.isolated, job.input, job.context)
+                value = await self._call(
+                    "target",
+                    (target.target_type, target.target_id),
+                    target.func,
+                    target.isolated,
+                    job.input,
+                    job.context,
+                )
                 if isinstance(value, TargetOutput):
                     check_json(value.attributes, label="span attributes")
                     span.set_attributes(value.attributes)
@@ -245,11 +271,24 @@ class ItemExecutor:
         span.fail(error_message(exc), getattr(exc, "type_name", type(exc).__name__))
 
     async def _run_scorer(self, scorer: Scorer, job: Job, output: Any, trace: ItemTrace, root: Span) -> dict:
-        entry = {"scorerId": scorer.scorer_id, "scorerName": scorer.name, "score": None, "reason": None, "error": None}
+        entry: dict[str, Any] = {
+            "scorerId": scorer.scorer_id,
+            "scorerName": scorer.name,
+            "score": None,
+            "reason": None,
+            "error": None,
+        }
         span = trace.start(f"scorer {scorer.scorer_id}", parent=root, attributes={SPAN_KIND: "EVALUATOR"})
         try:
-            value = await self._call("scorer", (scorer.scorer_id,), scorer.func, scorer.isolated,
-                                     input=job.input, output=output, expected=job.expected_output)
+            value = await self._call(
+                "scorer",
+                (scorer.scorer_id,),
+                scorer.func,
+                scorer.isolated,
+                input=job.input,
+                output=output,
+                expected=job.expected_output,
+            )
             entry["score"], entry["reason"] = _normalise_score(value)
             check_json(entry, label=f"scorer {scorer.scorer_id}")
             if entry["score"] is not None:

@@ -17,12 +17,13 @@ run's status, so a terminal run's rows and counters never change again.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from ..exceptions import StateConflict
@@ -51,7 +52,7 @@ def _sources(table: dict[str, set[str]], to: str) -> list[str]:
     return [source for source, targets in table.items() if to in targets]
 
 
-def _move_run(run_id, to: str, **changes: Any) -> bool:
+def _move_run(run_id: UUID, to: str, **changes: Any) -> bool:
     now = timezone.now()
     return bool(
         DatasetRun.objects.filter(pk=run_id, status__in=_sources(RUN_TRANSITIONS, to)).update(
@@ -60,7 +61,7 @@ def _move_run(run_id, to: str, **changes: Any) -> bool:
     )
 
 
-def lease_until():
+def lease_until() -> datetime:
     return timezone.now() + timedelta(seconds=settings.PLAYGROUND_LEASE_SECONDS)
 
 
@@ -72,7 +73,7 @@ def enqueue(run: DatasetRun, chunks: list[RunChunk]) -> None:
     RunChunk.objects.bulk_create(chunks)
 
 
-def claimable_chunks():
+def claimable_chunks() -> QuerySet[RunChunk]:
     """Chunks waiting for a worker: never claimed, released, or whose holder went silent."""
     return RunChunk.objects.filter(
         Q(status=Chunk.PENDING) | Q(status=Chunk.RUNNING, lease_expires_at__lt=timezone.now())
@@ -100,14 +101,18 @@ def claim_chunk(*, worker_id: str, run_id: Any = None) -> Claim | None:
             return None
         taken_over = chunk.status == Chunk.RUNNING
         crash_counts = _count_crashes(chunk) if taken_over else chunk.crash_counts
-        claimed = claimable_chunks().filter(pk=chunk.pk).update(
-            status=Chunk.RUNNING,
-            lease_owner=worker_id,
-            lease_expires_at=lease_until(),
-            attempts=F("attempts") + 1,
-            frontier_item_id=None,
-            frontier_repetition=None,
-            crash_counts=crash_counts,
+        claimed = (
+            claimable_chunks()
+            .filter(pk=chunk.pk)
+            .update(
+                status=Chunk.RUNNING,
+                lease_owner=worker_id,
+                lease_expires_at=lease_until(),
+                attempts=F("attempts") + 1,
+                frontier_item_id=None,
+                frontier_repetition=None,
+                crash_counts=crash_counts,
+            )
         )
         if not claimed:
             return None
@@ -135,7 +140,7 @@ def _count_crashes(chunk: RunChunk) -> dict:
 # ---- the chunk's jobs ------------------------------------------------------------------
 
 
-def _in_chunk(queryset, chunk: RunChunk):
+def _in_chunk[Q_: QuerySet](queryset: Q_, chunk: RunChunk) -> Q_:
     """Rows of this chunk's item-id range (item versions or results)."""
     queryset = queryset.filter(item_id__lte=chunk.last_item_id)
     if chunk.after_item_id is not None:
@@ -199,7 +204,7 @@ def run_statuses(run_ids: Iterable) -> dict:
 # ---- ends --------------------------------------------------------------------------
 
 
-def finish_chunk(*, chunk_id: int, run_id, worker_id: str) -> bool:
+def finish_chunk(*, chunk_id: int, run_id: UUID, worker_id: str) -> bool:
     """Mark the chunk done; the last chunk to finish closes the run
     (`completed`, or `failed` when every item failed). False if the lease was lost.
 
@@ -229,7 +234,7 @@ def release_chunk(*, chunk_id: int, worker_id: str) -> None:
     )
 
 
-def _end_run(run_id, to: str, **changes: Any) -> bool:
+def _end_run(run_id: UUID, to: str, **changes: Any) -> bool:
     with transaction.atomic():
         moved = _move_run(run_id, to, completed_at=timezone.now(), **changes)
         if moved:
@@ -250,6 +255,6 @@ def cancel_run(*, run: DatasetRun) -> DatasetRun:
     return run
 
 
-def fail_run(*, run_id, message: str) -> bool:
+def fail_run(*, run_id: UUID, message: str) -> bool:
     """The run as a whole cannot go on (its target is not registered in the worker)."""
     return _end_run(run_id, Run.FAILED, error=message[:2000])

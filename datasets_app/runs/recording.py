@@ -8,8 +8,10 @@ wins, and the run's rows and counters never change after it is terminal).
 """
 
 import json
+from datetime import datetime
 from enum import Enum
 from typing import Any
+from uuid import UUID
 
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import F
@@ -31,7 +33,7 @@ class Written(Enum):
     RUN_FINISHED = "run finished"
 
 
-def record_outcomes(*, chunk_id: int, run_id, worker_id: str, outcomes: list[Outcome], export: bool) -> Written:
+def record_outcomes(*, chunk_id: int, run_id: UUID, worker_id: str, outcomes: list[Outcome], export: bool) -> Written:
     """Store a batch of finished items — results, traces, counters, score
     statistics — in one transaction, fenced by the lease and the run's status.
 
@@ -47,14 +49,15 @@ def record_outcomes(*, chunk_id: int, run_id, worker_id: str, outcomes: list[Out
     # Isolate the refused row(s): each outcome in its own transaction.
     written = Written.OK
     for outcome in outcomes:
-        written = record_outcomes(chunk_id=chunk_id, run_id=run_id, worker_id=worker_id, outcomes=[outcome],
-                                  export=export)
+        written = record_outcomes(
+            chunk_id=chunk_id, run_id=run_id, worker_id=worker_id, outcomes=[outcome], export=export
+        )
         if written is not Written.OK:
             return written
     return written
 
 
-def _record_refused(chunk_id, run_id, worker_id: str, outcome: Outcome, export: bool) -> Written:
+def _record_refused(chunk_id: int, run_id: UUID, worker_id: str, outcome: Outcome, export: bool) -> Written:
     refused = Outcome.failed_without_running(outcome.job, "The database refused this item's result")
     refused.started_at, refused.completed_at = outcome.started_at, outcome.completed_at
     refused.latency_ms, refused.retry_count = outcome.latency_ms, outcome.retry_count
@@ -62,7 +65,7 @@ def _record_refused(chunk_id, run_id, worker_id: str, outcome: Outcome, export: 
         return _record(chunk_id, run_id, worker_id, [refused], export)
 
 
-def _record(chunk_id: int, run_id, worker_id: str, outcomes: list[Outcome], export: bool) -> Written:
+def _record(chunk_id: int, run_id: UUID, worker_id: str, outcomes: list[Outcome], export: bool) -> Written:
     if not RunChunk.objects.filter(pk=chunk_id, lease_owner=worker_id, status=RunChunk.Status.RUNNING).update(
         lease_expires_at=lease_until()
     ):
@@ -77,8 +80,9 @@ def _record(chunk_id: int, run_id, worker_id: str, outcomes: list[Outcome], expo
         return Written.RUN_FINISHED
     # Probes of the (run, item, repetition) index: a batch's items are scattered over its chunk.
     existing = set(
-        DatasetRunResult.objects.filter(run_id=run_id, item_id__in={o.job.item_id for o in outcomes})
-        .values_list("item_id", "repetition")
+        DatasetRunResult.objects.filter(run_id=run_id, item_id__in={o.job.item_id for o in outcomes}).values_list(
+            "item_id", "repetition"
+        )
     )
     fresh = [o for o in outcomes if (o.job.item_id, o.job.repetition) not in existing]
     if not fresh:
@@ -101,7 +105,7 @@ def _record(chunk_id: int, run_id, worker_id: str, outcomes: list[Outcome], expo
     return Written.OK
 
 
-def _result_row(run_id, o: Outcome, now) -> dict:
+def _result_row(run_id: UUID, o: Outcome, now: datetime) -> dict:
     return {
         "id": o.result_id,
         "run": run_id,
@@ -123,7 +127,7 @@ def _result_row(run_id, o: Outcome, now) -> dict:
     }
 
 
-def _trace_row(run_id, o: Outcome) -> dict:
+def _trace_row(run_id: UUID, o: Outcome) -> dict:
     return {
         "trace_id": o.trace_id,
         "run": run_id,

@@ -81,7 +81,7 @@ def _changed() -> None:
 
 def register_target(
     target_type: str, target_id: str, *, name: str | None = None, description: str = "", isolated: bool | None = None
-):
+) -> Callable[[Callable], Callable]:
     from ..models import DatasetRun
 
     if target_type not in DatasetRun.TargetType.values:
@@ -102,7 +102,9 @@ def register_target(
     return decorator
 
 
-def register_scorer(scorer_id: str, *, name: str | None = None, description: str = "", isolated: bool | None = None):
+def register_scorer(
+    scorer_id: str, *, name: str | None = None, description: str = "", isolated: bool | None = None
+) -> Callable[[Callable], Callable]:
     def decorator(func: Callable) -> Callable:
         _scorers[scorer_id] = Scorer(
             scorer_id, name or scorer_id, description or (func.__doc__ or "").strip(), func, _isolated(func, isolated)

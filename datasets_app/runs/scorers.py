@@ -24,15 +24,27 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _autoevals_score(scorer, *, input, output, expected, **kwargs) -> dict:
-    return _as_score(scorer.eval(output=output, expected=expected, input=input, **kwargs))
+def _evaluator(name: str, **options: Any) -> Any:
+    """An autoevals evaluator by class name, imported when first used: autoevals
+    (with numpy and scipy) is slow to import and most runs never need it."""
+    import autoevals
+
+    return getattr(autoevals, name)(**options)
 
 
-async def _autoevals_score_async(scorer, *, input, output, expected, **kwargs) -> dict:
-    return _as_score(await scorer.eval_async(output=output, expected=expected, input=input, **kwargs))
+def _evaluate(name: str, *, input: Any, output: Any, expected: Any, **options: Any) -> dict[str, Any]:
+    return _as_score(_evaluator(name, **options).eval(output=output, expected=expected, input=input))
 
 
-def _as_score(result) -> dict:
+async def _judge(name: str, *, input: Any, output: Any, expected: Any, **kwargs: Any) -> dict[str, Any]:
+    """An autoevals LLM judge, through the OpenAI settings the model target uses; it sees text."""
+    judge = _evaluator(name, client=openai_client(), model=settings.OPENAI_MODEL)
+    texts = {key: None if value is None else _as_text(value) for key, value in kwargs.items()}
+    result = await judge.eval_async(input=_as_text(input), output=_as_text(output), expected=expected, **texts)
+    return _as_score(result)
+
+
+def _as_score(result: Any) -> dict[str, Any]:
     if result.error is not None:
         raise RuntimeError(str(result.error))
     reason = None
@@ -43,58 +55,68 @@ def _as_score(result) -> dict:
     return {"score": None if result.score is None else float(result.score), "reason": reason}
 
 
-@register_scorer("exact-match", name="Exact match", description="1 when output equals the expected output, else 0.", isolated=False)
-def exact_match(*, input, output, expected):
-    from autoevals import ExactMatch
-
-    return _autoevals_score(ExactMatch(), input=input, output=output, expected=expected)
-
-
-@register_scorer("levenshtein", name="Levenshtein", description="1 − normalised edit distance between output and expected text.")
-def levenshtein(*, input, output, expected):
-    from autoevals import Levenshtein
-
-    return _autoevals_score(Levenshtein(), input=input, output=_as_text(output), expected=_as_text(expected))
+@register_scorer(
+    "exact-match", name="Exact match", description="1 when output equals the expected output, else 0.", isolated=False
+)
+def exact_match(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
+    return _evaluate("ExactMatch", input=input, output=output, expected=expected)
 
 
-@register_scorer("numeric-diff", name="Numeric difference", description="Closeness of two numbers: 1 − |a−b| / (|a|+|b|).", isolated=False)
-def numeric_diff(*, input, output, expected):
-    from autoevals import NumericDiff
+@register_scorer(
+    "levenshtein", name="Levenshtein", description="1 − normalised edit distance between output and expected text."
+)
+def levenshtein(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
+    return _evaluate("Levenshtein", input=input, output=_as_text(output), expected=_as_text(expected))
 
+
+@register_scorer(
+    "numeric-diff",
+    name="Numeric difference",
+    description="Closeness of two numbers: 1 − |a−b| / (|a|+|b|).",
+    isolated=False,
+)
+def numeric_diff(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
     try:
         output_number, expected_number = float(output), float(expected)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"numeric-diff needs numbers, got {output!r} and {expected!r}") from exc
-    return _autoevals_score(NumericDiff(), input=input, output=output_number, expected=expected_number)
+    return _evaluate("NumericDiff", input=input, output=output_number, expected=expected_number)
 
 
 @register_scorer("json-diff", name="JSON difference", description="Structural similarity of output and expected JSON.")
-def json_diff(*, input, output, expected):
-    from autoevals import JSONDiff
-
-    return _autoevals_score(JSONDiff(), input=input, output=output, expected=expected)
+def json_diff(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
+    return _evaluate("JSONDiff", input=input, output=output, expected=expected)
 
 
-@register_scorer("valid-json", name="Valid JSON", description="1 when the output is (or parses as) JSON.", isolated=False)
-def valid_json(*, input, output, expected):
-    from autoevals import ValidJSON
+@register_scorer(
+    "valid-json", name="Valid JSON", description="1 when the output is (or parses as) JSON.", isolated=False
+)
+def valid_json(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
+    return _evaluate("ValidJSON", input=input, output=output, expected=None)
 
-    return _autoevals_score(ValidJSON(), input=input, output=output, expected=None)
 
-
-@register_scorer("list-contains", name="List contains", description="How well the output list covers the expected list.")
-def list_contains(*, input, output, expected):
-    from autoevals import ListContains
-
+@register_scorer(
+    "list-contains", name="List contains", description="How well the output list covers the expected list."
+)
+def list_contains(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
     if not isinstance(output, list) or not isinstance(expected, list):
         raise ValueError("list-contains needs a list output and a list expected output")
-    return _autoevals_score(
-        ListContains(allow_extra_entities=True), input=input, output=[_as_text(v) for v in output], expected=[_as_text(v) for v in expected]
+    return _evaluate(
+        "ListContains",
+        input=input,
+        output=[_as_text(v) for v in output],
+        expected=[_as_text(v) for v in expected],
+        allow_extra_entities=True,
     )
 
 
-@register_scorer("contains", name="Contains", description="1 when the expected text occurs in the output (case-insensitive).", isolated=False)
-def contains(*, input, output, expected):
+@register_scorer(
+    "contains",
+    name="Contains",
+    description="1 when the expected text occurs in the output (case-insensitive).",
+    isolated=False,
+)
+def contains(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
     if expected is None:
         raise ValueError("contains needs an expected output")
     needle, haystack = _as_text(expected).lower(), _as_text(output).lower()
@@ -102,31 +124,38 @@ def contains(*, input, output, expected):
     return {"score": 1.0 if found else 0.0, "reason": "found" if found else f"{needle[:60]!r} not in output"}
 
 
-@register_scorer("regex", name="Regex match", description="1 when the output matches the expected output read as a regular expression.", isolated=False)
-def regex(*, input, output, expected):
+@register_scorer(
+    "regex",
+    name="Regex match",
+    description="1 when the output matches the expected output read as a regular expression.",
+    isolated=False,
+)
+def regex(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
     if not isinstance(expected, str):
         raise ValueError("regex needs the expected output to be a pattern string")
     try:
         pattern = re2.compile(expected)
     except re2.error as exc:
-        raise ValueError(f"pattern {expected[:200]!r} is not supported (RE2 syntax, no backreferences or lookaround): {exc}") from exc
+        raise ValueError(
+            f"pattern {expected[:200]!r} is not supported (RE2 syntax, no backreferences or lookaround): {exc}"
+        ) from exc
     matched = pattern.search(_as_text(output)) is not None
     return {"score": 1.0 if matched else 0.0, "reason": "matched" if matched else "no match"}
 
 
-@register_scorer("factuality", name="Factuality (LLM judge)", description="autoevals Factuality: is the output consistent with the expected answer?")
-async def factuality(*, input, output, expected):
-    from autoevals import Factuality
+@register_scorer(
+    "factuality",
+    name="Factuality (LLM judge)",
+    description="autoevals Factuality: is the output consistent with the expected answer?",
+)
+async def factuality(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
+    return await _judge("Factuality", input=input, output=output, expected=_as_text(expected))
 
-    judge = Factuality(client=openai_client(), model=settings.OPENAI_MODEL)
-    return await _autoevals_score_async(judge, input=_as_text(input), output=_as_text(output), expected=_as_text(expected))
 
-
-@register_scorer("closed-qa", name="Closed QA (LLM judge)", description="autoevals ClosedQA: does the output answer the input per the expected criteria?")
-async def closed_qa(*, input, output, expected):
-    from autoevals import ClosedQA
-
-    judge = ClosedQA(client=openai_client(), model=settings.OPENAI_MODEL)
-    return await _autoevals_score_async(
-        judge, input=_as_text(input), output=_as_text(output), expected=None, criteria=_as_text(expected)
-    )
+@register_scorer(
+    "closed-qa",
+    name="Closed QA (LLM judge)",
+    description="autoevals ClosedQA: does the output answer the input per the expected criteria?",
+)
+async def closed_qa(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
+    return await _judge("ClosedQA", input=input, output=output, expected=None, criteria=expected)

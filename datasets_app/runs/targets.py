@@ -37,17 +37,21 @@ def _text_of(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-@register_target("workflow", "echo", name="Echo workflow", description="Returns the item's input unchanged.",
-                 isolated=False)
-def echo(input, context):
+@register_target(
+    "workflow", "echo", name="Echo workflow", description="Returns the item's input unchanged.", isolated=False
+)
+def echo(input: Any, context: Any) -> Any:
     return input
 
 
 @register_target(
-    "workflow", "uppercase", name="Uppercase workflow", description="Returns the input's text in upper case.",
+    "workflow",
+    "uppercase",
+    name="Uppercase workflow",
+    description="Returns the input's text in upper case.",
     isolated=False,
 )
-def uppercase(input, context):
+def uppercase(input: Any, context: Any) -> Any:
     return _text_of(input).upper()
 
 
@@ -73,7 +77,7 @@ KEYWORD_ANSWERS = {
         "default 300 ms), so a run is slow enough to watch."
     ),
 )
-async def keyword_agent(input, context):
+async def keyword_agent(input: Any, context: Any) -> Any:
     delay_ms: float = 300
     if isinstance(context, dict) and isinstance(context.get("delayMs"), (int, float)):
         delay_ms = max(0, min(float(context["delayMs"]), 60_000))
@@ -92,7 +96,7 @@ async def keyword_agent(input, context):
     description="Echoes the input, but raises an error when the input mentions 'fail'.",
     isolated=False,
 )
-def fail_on_keyword(input, context):
+def fail_on_keyword(input: Any, context: Any) -> Any:
     if "fail" in _text_of(input).lower():
         raise RuntimeError(f"refusing input that mentions 'fail': {_text_of(input)[:80]}")
     return input
@@ -104,7 +108,7 @@ def fail_on_keyword(input, context):
     name="Sleeper",
     description="Sleeps input.seconds (default 1 s) without cooperating, then echoes; for timeout tests.",
 )
-def sleeper(input, context):
+def sleeper(input: Any, context: Any) -> Any:
     seconds = input.get("seconds", 1) if isinstance(input, dict) else 1
     time.sleep(float(seconds))
     return input
@@ -115,7 +119,7 @@ def sleeper(input, context):
 RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
 
 
-def _http_headers() -> dict:
+def _http_headers() -> dict[str, str]:
     headers = {"Content-Type": "application/json"}
     if settings.HTTP_TARGET_HEADERS:
         headers.update(json.loads(settings.HTTP_TARGET_HEADERS))
@@ -128,7 +132,7 @@ def _http_headers() -> dict:
     name="HTTP endpoint",
     description="POSTs the item input as JSON to HTTP_TARGET_URL; the JSON reply is the output.",
 )
-async def http_endpoint(input, context):
+async def http_endpoint(input: Any, context: Any) -> Any:
     if not settings.HTTP_TARGET_URL:
         raise RuntimeError("HTTP_TARGET_URL is not set")
     try:
@@ -150,7 +154,7 @@ async def http_endpoint(input, context):
 # ---- OpenAI-compatible chat model ------------------------------------------------
 
 
-def chat_messages(input, context) -> list[dict]:
+def chat_messages(input: Any, context: Any) -> list[dict[str, Any]]:
     if isinstance(input, dict) and isinstance(input.get("messages"), list):
         return input["messages"]
     messages = [{"role": "system", "content": settings.OPENAI_SYSTEM_PROMPT}]
@@ -166,7 +170,7 @@ def chat_messages(input, context) -> list[dict]:
     name="Chat model (OpenAI-compatible)",
     description="Sends the input to OPENAI_MODEL at OPENAI_BASE_URL (OpenAI, vLLM, Ollama, LM Studio).",
 )
-async def chat_model(input, context):
+async def chat_model(input: Any, context: Any) -> Any:
     import openai
 
     try:

@@ -15,6 +15,7 @@ import math
 import random
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
@@ -33,7 +34,7 @@ def _random_id(bits: int) -> str:
     return format(value, f"0{bits // 4}x")
 
 
-def _attribute_value(value):
+def _attribute_value(value: Any) -> Any:
     """OpenTelemetry attribute values: str, bool, int, finite float, or a list of them."""
     if isinstance(value, (str, bool, int)):
         return value
@@ -53,7 +54,8 @@ class Span:
         self.name = name
         self.start_ns = time.time_ns()
         self.end_ns: int | None = None
-        self.status, self.message = "unset", None
+        self.status: str = "unset"
+        self.message: str | None = None
         self.attributes: dict = {}
         if attributes:
             self.set_attributes(attributes)
@@ -115,7 +117,7 @@ SPAN_KIND = "openinference.span.kind"
 MAX_VALUE_CHARS = 8_000  # input.value / output.value are previews, not copies
 
 
-def io_attributes(prefix: str, value, encoded: str | None = None) -> dict:
+def io_attributes(prefix: str, value: Any, encoded: str | None = None) -> dict:
     """`input.value`/`output.value` (capped) with their MIME type; pass the
     value's JSON text as `encoded` when it is at hand."""
     if isinstance(value, str):

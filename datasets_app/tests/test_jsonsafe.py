@@ -49,7 +49,7 @@ def test_nesting_up_to_the_limit_is_accepted():
 
 
 def test_a_cycle_is_too_deep_not_a_hang():
-    cycle = []
+    cycle: list[object] = []
     cycle.extend([cycle, cycle])
     with pytest.raises(UnsafeJSON, match="nested deeper"):
         check_json(cycle, label="output")
@@ -87,7 +87,7 @@ def test_loads_checked_keeps_what_json_allows():
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting():
-    text = json.dumps(["[" * 500, "\\\"" + "{" * 500])
+    text = json.dumps(["[" * 500, '\\"' + "{" * 500])
     assert loads_checked(text, label="x") == ["[" * 500, '\\"' + "{" * 500]
 
 

@@ -1,100 +1,63 @@
 """Compare runs of one dataset: the first run chosen is the baseline, every
-other one is compared against it with datasets_app.comparison.compare_runs."""
+other one is compared against it (`datasets_app.comparison`)."""
 
 import math
-import uuid
+from typing import Any
+from uuid import UUID
 
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from datasets_app.comparison import compare_runs
-from datasets_app.models import Dataset, DatasetRun, DatasetRunResult
+from datasets_app.comparison import ItemComparison, Verdict, compare_runs, first_outputs
+from datasets_app.models import Dataset, DatasetRun
+
+from .params import page_number, valid_uuids
 
 ITEMS_PER_PAGE = 50
-# Per-item regressions are counted over at most this many items per comparison.
+# Items are compared one by one up to this many per comparison.
 ITEM_LIMIT = 10_000
 RUN_CHOICES = 200
 
 
-def _item_delta(item: dict) -> dict:
-    """Per scorer: the B-minus-A difference of one item's scores, and its direction."""
-    cells = []
-    regressed = improved = False
-    for scorer_id in sorted(set(item["scoresA"]) | set(item["scoresB"])):
-        a, b = item["scoresA"].get(scorer_id), item["scoresB"].get(scorer_id)
-        delta = b - a if a is not None and b is not None else None
-        change = ""
-        if delta is not None and delta < -1e-9:
-            change, regressed = "regressed", True
-        elif delta is not None and delta > 1e-9:
-            change, improved = "improved", True
-        cells.append({"scorer": scorer_id, "a": a, "b": b, "delta": delta, "change": change})
-    return {**item, "cells": cells, "regressed": regressed, "improved": improved}
-
-
-def _outputs(run_id, item_ids) -> dict:
-    """First-repetition output and error of each item on the page."""
-    rows = (
-        DatasetRunResult.objects.filter(run_id=run_id, item_id__in=item_ids)
-        .order_by("item_id", "repetition")
-        .values_list("item_id", "output", "error", "id")
-    )
-    outputs: dict = {}
-    for item_id, output, error, result_id in rows:
-        outputs.setdefault(str(item_id), {"output": output, "error": error, "result_id": result_id})
-    return outputs
-
-
-def _comparison(run_a: DatasetRun, run_b: DatasetRun, *, only_regressions: bool, page: int) -> dict:
-    answer = compare_runs(run_a=run_a, run_b=run_b, per_page=ITEM_LIMIT)
-    items = [_item_delta(item) for item in answer["items"]]
-    regressed_count = sum(item["regressed"] for item in items)
-    improved_count = sum(item["improved"] for item in items)
-    shown = [item for item in items if item["regressed"]] if only_regressions else items
+def _comparison(run_a: DatasetRun, run_b: DatasetRun, *, only_regressions: bool, page: int) -> dict[str, Any]:
+    comparison = compare_runs(run_a=run_a, run_b=run_b, limit=ITEM_LIMIT)
+    items = comparison.items
+    shown: list[ItemComparison] = [item for item in items if item.regressed] if only_regressions else items
     page_count = max(1, math.ceil(len(shown) / ITEMS_PER_PAGE))
     page = min(page, page_count)
     page_items = shown[(page - 1) * ITEMS_PER_PAGE : page * ITEMS_PER_PAGE]
-    ids = [item["itemId"] for item in page_items]
-    outputs_a, outputs_b = _outputs(run_a.pk, ids), _outputs(run_b.pk, ids)
-    for item in page_items:
-        item["a"] = outputs_a.get(item["itemId"])
-        item["b"] = outputs_b.get(item["itemId"])
-    scorers = [
-        {"id": scorer_id, **stats, "improved": stats["delta"] is not None and stats["delta"] > 1e-9 and not stats["regressed"]}
-        for scorer_id, stats in answer["scorers"].items()
-    ]
+    item_ids = [item.item_id for item in page_items]
+    outputs_a, outputs_b = first_outputs(run_a, item_ids), first_outputs(run_b, item_ids)
+    scorers = list(comparison.scorers.values())
     return {
-        "run_a": run_a,
-        "run_b": run_b,
-        "answer": answer,
+        "comparison": comparison,
         "scorers": scorers,
-        "regressed_scorers": sum(s["regressed"] for s in scorers),
-        "improved_scorers": sum(s["improved"] for s in scorers),
-        "items": page_items,
-        "item_total": answer["pagination"]["total"],
-        "items_truncated": answer["pagination"]["hasMore"],
+        "regressed_scorers": sum(s.verdict is Verdict.REGRESSED for s in scorers),
+        "improved_scorers": sum(s.verdict is Verdict.IMPROVED for s in scorers),
+        "items": [
+            {"item": item, "a": outputs_a.get(item.item_id), "b": outputs_b.get(item.item_id)} for item in page_items
+        ],
+        "items_truncated": comparison.item_total > len(items),
         "shown_count": len(shown),
-        "regressed_count": regressed_count,
-        "improved_count": improved_count,
+        "regressed_count": sum(item.regressed for item in items),
+        "improved_count": sum(item.improved for item in items),
         "page": page,
         "page_count": page_count,
     }
 
 
-def run_compare(request, dataset_id):
+def run_compare(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     choices = list(dataset.runs.order_by("-created_at", "-id")[:RUN_CHOICES])
     values = [value for value in request.GET.getlist("runs") if value]
-    requested = list(dict.fromkeys(_uuids(values)))
+    requested = list(dict.fromkeys(valid_uuids(values)))
     runs_by_id = {str(run.pk): run for run in DatasetRun.objects.filter(dataset=dataset, pk__in=requested)}
     if len(runs_by_id) < len(set(values)):
         messages.error(request, "Some of the chosen runs do not belong to this dataset; they were left out.")
     selected = [runs_by_id[value] for value in requested if value in runs_by_id]
     only_regressions = request.GET.get("only") == "regressions"
-    try:
-        page = max(1, int(request.GET.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = page_number(request.GET.get("page"))
     comparisons = []
     if len(selected) >= 2:
         baseline = selected[0]
@@ -111,15 +74,6 @@ def run_compare(request, dataset_id):
             "selected_ids": [str(run.pk) for run in selected],
             "comparisons": comparisons,
             "only_regressions": only_regressions,
+            "item_limit": ITEM_LIMIT,
         },
     )
-
-
-def _uuids(values: list[str]) -> list[str]:
-    valid = []
-    for value in values:
-        try:
-            valid.append(str(uuid.UUID(value)))
-        except ValueError:
-            pass
-    return valid

@@ -1,20 +1,25 @@
 """Dataset, item, export pages. Views translate HTTP into `services` calls
 and back; every write goes through `datasets_app.services`."""
 
-import uuid
+from typing import Any
+from uuid import UUID
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, Q, Subquery
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import push_url
+from django_htmx.middleware import HtmxDetails
 
 from datasets_app import exports, services
-from datasets_app.exceptions import InvalidInput, PlaygroundError
+from datasets_app.exceptions import InvalidInput
 from datasets_app.models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun
+from datasets_app.runs import summary
 from playground.forms import CopyItemsForm, DatasetForm, ItemForm, RunStartForm
+
+from .params import valid_uuids
 
 DATASETS_PER_PAGE = 20
 ITEMS_PER_PAGE = 25
@@ -22,59 +27,50 @@ RUNS_PER_PAGE = 20
 DETAIL_TEMPLATE = "datasets/dataset_detail.html"
 
 
+class HtmxRequest(HttpRequest):
+    """A request as HtmxMiddleware leaves it (for the type checker)."""
+
+    htmx: HtmxDetails
+
+
 # ---- datasets ------------------------------------------------------------------
 
 
-def _dataset_list_context(request, form: DatasetForm) -> dict:
+def _dataset_list_context(request: HttpRequest, form: DatasetForm) -> dict[str, Any]:
     query = request.GET.get("q", "").strip()
-    latest_run = DatasetRun.objects.filter(dataset=OuterRef("pk")).order_by("-created_at", "-id")
-    datasets = Dataset.objects.annotate(
-        last_run_status=Subquery(latest_run.values("status")[:1]),
-        last_run_at=Subquery(latest_run.values("created_at")[:1]),
-    )
-    if query:
-        datasets = datasets.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    datasets = Dataset.objects.with_last_run().search(query)
     page = Paginator(datasets, DATASETS_PER_PAGE).get_page(request.GET.get("page"))
     return {"page": page, "query": query, "form": form, "any_datasets": query or Dataset.objects.exists()}
 
 
 @require_GET
-def dataset_list(request):
+def dataset_list(request: HttpRequest) -> HttpResponse:
     return render(request, "datasets/dataset_list.html", _dataset_list_context(request, DatasetForm()))
 
 
 @require_POST
-def dataset_create(request):
+def dataset_create(request: HttpRequest) -> HttpResponse:
     form = DatasetForm(request.POST)
-    if form.is_valid():
-        try:
-            dataset = services.dataset_create(**form.to_service_kwargs())
-        except InvalidInput as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"Created dataset “{dataset.name}”. Add items or import a file.")
-            return redirect(dataset)
+    dataset = form.save_with(services.dataset_create)
+    if dataset is not None:
+        messages.success(request, f"Created dataset “{dataset.name}”. Add items or import a file.")
+        return redirect(dataset)
     context = _dataset_list_context(request, form)
     return render(request, "datasets/dataset_list.html", context, status=400)
 
 
 @require_http_methods(["GET", "POST"])
-def dataset_edit(request, dataset_id):
+def dataset_edit(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     form = DatasetForm.for_dataset(dataset, request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.dataset_update(dataset=dataset, **form.to_service_kwargs())
-        except InvalidInput as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"Saved dataset “{dataset.name}”.")
-            return redirect(dataset)
+    if request.method == "POST" and form.save_with(services.dataset_update, dataset=dataset) is not None:
+        messages.success(request, f"Saved dataset “{dataset.name}”.")
+        return redirect(dataset)
     return render(request, "datasets/dataset_edit.html", {"dataset": dataset, "form": form})
 
 
 @require_POST
-def dataset_duplicate(request, dataset_id):
+def dataset_duplicate(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     copy = services.dataset_duplicate(dataset=dataset)
     messages.success(request, f"Duplicated “{dataset.name}” as “{copy.name}” with {copy.item_count} items.")
@@ -82,22 +78,20 @@ def dataset_duplicate(request, dataset_id):
 
 
 @require_http_methods(["GET", "POST"])
-def dataset_delete(request, dataset_id):
+def dataset_delete(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     if request.method == "POST":
         name = dataset.name
         services.dataset_delete(dataset=dataset)
         messages.success(request, f"Deleted dataset “{name}”.")
         return redirect("datasets")
-    return render(
-        request, "datasets/dataset_delete.html", {"dataset": dataset, "run_count": dataset.runs.count()}
-    )
+    return render(request, "datasets/dataset_delete.html", {"dataset": dataset, "run_count": dataset.runs.count()})
 
 
 # ---- dataset detail: items ----------------------------------------------------------
 
 
-def _selected_version(request, dataset: Dataset) -> int:
+def _selected_version(request: HttpRequest, dataset: Dataset) -> int:
     """The ?version= being viewed; anything invalid falls back to the current version."""
     try:
         version = int(request.GET.get("version", ""))
@@ -106,10 +100,10 @@ def _selected_version(request, dataset: Dataset) -> int:
     return version if 1 <= version <= dataset.version else dataset.version
 
 
-def _items_context(request, dataset: Dataset) -> dict:
+def _items_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
     version = _selected_version(request, dataset)
     query = request.GET.get("q", "").strip()
-    rows = services.items_at_version(dataset=dataset, version=version, search=query)
+    rows = DatasetItemVersion.objects.at_version(dataset, version).search(query).newest_items_first()
     page = Paginator(rows, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     return {
         "items_page": page,
@@ -121,15 +115,16 @@ def _items_context(request, dataset: Dataset) -> dict:
     }
 
 
-def _runs_context(request, dataset: Dataset) -> dict:
+def _runs_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
     page = Paginator(dataset.runs.all(), RUNS_PER_PAGE).get_page(request.GET.get("runs_page"))
     return {
         "runs_page": page,
+        "runs": [{"run": run, "scorers": summary.scorer_stats(run)} for run in page],
         "runs_active": any(run.status in DatasetRun.ACTIVE_STATUSES for run in page),
     }
 
 
-def _detail_context(request, dataset: Dataset, **overrides) -> dict:
+def _detail_context(request: HttpRequest, dataset: Dataset, **overrides: Any) -> dict[str, Any]:
     tab = "runs" if request.GET.get("tab") == "runs" else "items"
     context = {"dataset": dataset, "tab": tab}
     if tab == "items":
@@ -143,13 +138,13 @@ def _detail_context(request, dataset: Dataset, **overrides) -> dict:
 
 
 @require_GET
-def dataset_detail(request, dataset_id):
+def dataset_detail(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     return render(request, DETAIL_TEMPLATE, _detail_context(request, dataset))
 
 
 @require_GET
-def dataset_items_table(request, dataset_id):
+def dataset_items_table(request: HtmxRequest, dataset_id: UUID) -> HttpResponse:
     """The items table alone, for the debounced search and the version selector."""
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     context = {"dataset": dataset, **_items_context(request, dataset)}
@@ -162,7 +157,7 @@ def dataset_items_table(request, dataset_id):
 
 
 @require_GET
-def dataset_runs_table(request, dataset_id):
+def dataset_runs_table(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     """The runs table alone; it keeps polling itself while a listed run is active."""
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     context = {"dataset": dataset, **_runs_context(request, dataset)}
@@ -170,31 +165,26 @@ def dataset_runs_table(request, dataset_id):
 
 
 @require_POST
-def item_create(request, dataset_id):
+def item_create(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     form = ItemForm(request.POST)
-    if form.is_valid():
-        try:
-            services.item_create(dataset=dataset, **form.to_service_kwargs())
-        except InvalidInput as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"Added an item (dataset version {dataset.version}).")
-            return redirect(dataset)
+    if form.save_with(services.item_create, dataset=dataset) is not None:
+        messages.success(request, f"Added an item (dataset version {dataset.version}).")
+        return redirect(dataset)
     context = _detail_context(request, dataset, item_form=form, show_add_form=True)
     return render(request, DETAIL_TEMPLATE, context, status=400)
 
 
-def _live_item(dataset_id, item_id) -> DatasetItem:
+def _live_item(dataset_id: UUID, item_id: UUID) -> DatasetItem:
     return get_object_or_404(DatasetItem, pk=item_id, dataset_id=dataset_id, is_deleted=False)
 
 
 def _current_row(item: DatasetItem) -> DatasetItemVersion:
-    return item.versions.filter(valid_until__isnull=True).select_related("item").get()
+    return item.versions.current().select_related("item").get()
 
 
 @require_GET
-def item_row(request, dataset_id, item_id):
+def item_row(request: HttpRequest, dataset_id: UUID, item_id: UUID) -> HttpResponse:
     """One item's table row (what "Cancel" on the in-place edit form swaps back in)."""
     item = _live_item(dataset_id, item_id)
     context = {"dataset": item.dataset, "row": _current_row(item), "is_current": True}
@@ -202,22 +192,17 @@ def item_row(request, dataset_id, item_id):
 
 
 @require_http_methods(["GET", "POST"])
-def item_edit(request, dataset_id, item_id):
+def item_edit(request: HtmxRequest, dataset_id: UUID, item_id: UUID) -> HttpResponse:
     """Edit in place with htmx (the row becomes a form and back), or as its own page without."""
     item = _live_item(dataset_id, item_id)
     dataset = item.dataset
     form = ItemForm.for_item(item, request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.item_update(item=item, **form.to_service_kwargs())
-        except PlaygroundError as exc:
-            form.add_service_errors(exc)
-        else:
-            if request.htmx:
-                context = {"dataset": dataset, "row": _current_row(item), "is_current": True, "just_saved": True}
-                return render(request, f"{DETAIL_TEMPLATE}#item-row", context)
-            messages.success(request, f"Saved the item (dataset version {dataset.version}).")
-            return redirect(dataset)
+    if request.method == "POST" and form.save_with(services.item_update, item=item) is not None:
+        if request.htmx:
+            context = {"dataset": dataset, "row": _current_row(item), "is_current": True, "just_saved": True}
+            return render(request, f"{DETAIL_TEMPLATE}#item-row", context)
+        messages.success(request, f"Saved the item (dataset version {dataset.version}).")
+        return redirect(dataset)
     context = {"dataset": dataset, "item": item, "form": form}
     status = 400 if form.errors else 200
     if request.htmx:
@@ -227,7 +212,7 @@ def item_edit(request, dataset_id, item_id):
 
 
 @require_http_methods(["GET", "POST"])
-def item_delete(request, dataset_id, item_id):
+def item_delete(request: HttpRequest, dataset_id: UUID, item_id: UUID) -> HttpResponse:
     item = _live_item(dataset_id, item_id)
     dataset = item.dataset
     if request.method == "POST":
@@ -238,21 +223,19 @@ def item_delete(request, dataset_id, item_id):
 
 
 @require_GET
-def item_history(request, dataset_id, item_id):
+def item_history(request: HttpRequest, dataset_id: UUID, item_id: UUID) -> HttpResponse:
     item = get_object_or_404(DatasetItem, pk=item_id, dataset_id=dataset_id)
     versions = item.versions.order_by("-version_number")
-    return render(
-        request, "datasets/item_history.html", {"dataset": item.dataset, "item": item, "versions": versions}
-    )
+    return render(request, "datasets/item_history.html", {"dataset": item.dataset, "item": item, "versions": versions})
 
 
 @require_POST
-def items_bulk(request, dataset_id):
+def items_bulk(request: HttpRequest, dataset_id: UUID) -> HttpResponseBase:
     """The bulk actions on the checked items: delete (after a confirmation), export, copy."""
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     item_ids = request.POST.getlist("item_ids")
     action = request.POST.get("action", "")
-    items = dataset.items.live().filter(pk__in=_valid_uuids(item_ids))
+    items = dataset.items.live().filter(pk__in=valid_uuids(item_ids))
     if not items.exists():
         messages.error(request, "Select at least one item first.")
         return redirect(dataset)
@@ -270,10 +253,7 @@ def items_bulk(request, dataset_id):
             messages.error(request, "Choose the dataset to copy the items to.")
             return redirect(dataset)
         target = form.cleaned_data["target"]
-        entries = [
-            {"input": i.input, "expectedOutput": i.expected_output, "context": i.context}
-            for i in items.order_by("created_at", "id")
-        ]
+        entries = [services.new_item_like(item) for item in items.order_by("created_at", "id")]
         try:
             services.items_bulk_create(dataset=target, items=entries)
         except InvalidInput as exc:
@@ -285,26 +265,16 @@ def items_bulk(request, dataset_id):
     raise Http404("Unknown bulk action")
 
 
-def _valid_uuids(values: list[str]) -> list[str]:
-    valid = []
-    for value in values:
-        try:
-            valid.append(str(uuid.UUID(value)))
-        except ValueError:
-            continue
-    return valid
-
-
 # ---- exports -------------------------------------------------------------------------
 
 
 @require_GET
-def dataset_export(request, dataset_id, fmt):
+def dataset_export(request: HttpRequest, dataset_id: UUID, fmt: str) -> StreamingHttpResponse:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     return exports.export_items(dataset, fmt, version=_selected_version(request, dataset))
 
 
 @require_GET
-def run_results_export(request, dataset_id, run_id, fmt):
+def run_results_export(request: HttpRequest, dataset_id: UUID, run_id: UUID, fmt: str) -> StreamingHttpResponse:
     run = get_object_or_404(DatasetRun.objects.select_related("dataset"), pk=run_id, dataset_id=dataset_id)
     return exports.export_run_results(run, fmt)

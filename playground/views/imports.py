@@ -7,7 +7,11 @@ a round trip through the browser. The size limit (importers.MAX_IMPORT_BYTES,
 5 MB) keeps session rows bounded; a successful import clears the entry.
 """
 
+from uuid import UUID
+
+from django import forms
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -24,7 +28,7 @@ def _session_key(dataset: Dataset) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-def dataset_import(request, dataset_id):
+def dataset_import(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -51,7 +55,7 @@ def dataset_import(request, dataset_id):
 
 
 @require_http_methods(["GET", "POST"])
-def dataset_import_review(request, dataset_id):
+def dataset_import_review(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     """Map the CSV columns, preview the items and errors, then import (nothing is written before)."""
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     upload = request.session.get(_session_key(dataset))
@@ -91,5 +95,5 @@ def dataset_import_review(request, dataset_id):
     return render(request, "datasets/import_review.html", context)
 
 
-def _status(request, form) -> int:
+def _status(request: HttpRequest, form: forms.Form) -> int:
     return 400 if request.method == "POST" and form.errors else 200

@@ -3,7 +3,9 @@
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
@@ -14,7 +16,7 @@ _EXTRA_FRACTION = re.compile(r"(\.\d{6})\d+")
 MIN_BAR_PERCENT = 0.5
 
 
-def parse_time(value) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -24,15 +26,10 @@ def parse_time(value) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def span_status(status) -> str:
-    """ok / error / unset from a status given as a string or as {"code": ...}."""
-    code = status.get("code") if isinstance(status, dict) else status
-    text = str(code or "").lower()
-    if "error" in text or text == "2":
-        return "error"
-    if "ok" in text or text == "1":
-        return "ok"
-    return "unset"
+def span_status(status: Any) -> str:
+    """The span's stored status ("ok", "error" or "unset", see runs/tracing.py);
+    "unset" for anything else."""
+    return status if status in {"ok", "error"} else "unset"
 
 
 @dataclass
@@ -45,15 +42,15 @@ class SpanRow:
     width: str
 
 
-def waterfall(spans: list) -> tuple[list[SpanRow], float]:
+def waterfall(spans: list[Any]) -> tuple[list[SpanRow], float]:
     """Spans in tree order (children under their parent, siblings by start time)
     with bar offsets and widths as percentages of the whole trace."""
     spans = [s for s in spans if isinstance(s, dict)]
     times = {id(s): (parse_time(s.get("startTime")), parse_time(s.get("endTime"))) for s in spans}
     starts = [start for start, _ in times.values() if start]
-    ends = [end or start for start, end in times.values() if end or start]
+    ends = [moment for start, end in times.values() if (moment := end or start)]
     trace_start = min(starts) if starts else None
-    total_ms = (max(ends) - trace_start).total_seconds() * 1000 if starts and ends else 0.0
+    total_ms = (max(ends) - trace_start).total_seconds() * 1000 if trace_start and ends else 0.0
 
     ids = {s.get("spanId") for s in spans}
     children: dict = {}
@@ -65,14 +62,14 @@ def waterfall(spans: list) -> tuple[list[SpanRow], float]:
         else:
             roots.append(span)
 
-    def start_key(span):
+    def start_key(span: dict[str, Any]) -> tuple[bool, datetime]:
         start = times[id(span)][0]
         return (start is None, start or datetime.min.replace(tzinfo=UTC))
 
     rows: list[SpanRow] = []
     seen: set[int] = set()
 
-    def visit(span, depth):
+    def visit(span: dict[str, Any], depth: int) -> None:
         if id(span) in seen:  # a cycle in parent ids: show each span once
             return
         seen.add(id(span))
@@ -96,11 +93,11 @@ def waterfall(spans: list) -> tuple[list[SpanRow], float]:
     return rows, total_ms
 
 
-def trace_detail(request, trace_id):
+def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     trace = get_object_or_404(Trace.objects.select_related("run"), trace_id=trace_id)
     rows, total_ms = waterfall(trace.spans if isinstance(trace.spans, list) else [])
     run_url = result_url = None
-    if trace.run_id:
+    if trace.run is not None:
         run_url = trace.run.get_absolute_url()
         if trace.result_id and DatasetRunResult.objects.filter(pk=trace.result_id, run_id=trace.run_id).exists():
             result_url = reverse("result-detail", args=[trace.run.dataset_id, trace.run_id, trace.result_id])

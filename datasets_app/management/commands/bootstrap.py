@@ -9,6 +9,7 @@ dataset when there are no datasets. Safe to run on every start.
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -43,7 +44,7 @@ DEMO_ITEMS: list[NewItem] = [
 class Command(BaseCommand):
     help = "Create the local admin account and demo data on first start."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         self._ensure_admin()
         self._ensure_demo_data()
 

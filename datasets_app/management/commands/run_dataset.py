@@ -11,22 +11,23 @@ when the run failed — usable as a CI gate.
 import sys
 import threading
 import uuid
+from typing import Any
+from uuid import UUID
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from datasets_app import services
 from datasets_app.exceptions import PlaygroundError
 from datasets_app.models import Dataset, DatasetRun
-from datasets_app.runs import registry
-from datasets_app.runs import summary
+from datasets_app.runs import registry, summary
 from datasets_app.runs.worker import Worker
 
 
 class Command(BaseCommand):
     help = "Run a dataset against a target and print a scored summary (exit 1 under --fail-under)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("dataset", help="Dataset id or exact name")
         parser.add_argument("--target", required=True, help="TYPE/ID (e.g. agent/keyword-agent) or a unique ID")
         parser.add_argument("--scorer", action="append", default=[], help="Scorer id (repeatable)")
@@ -38,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--pass-threshold", type=float, default=0.5, help="Score counted as a pass (default 0.5)")
         parser.add_argument("--fail-under", type=float, default=None, help="Exit 1 if any scorer mean is below this")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         dataset = self._dataset(options["dataset"])
         target_type, target_id = self._target(options["target"])
         try:
@@ -93,7 +94,7 @@ class Command(BaseCommand):
             raise CommandError(f"Target {ref!r} is unknown or ambiguous; choose one of: {choices}")
         return found[0].target_type, found[0].target_id
 
-    def _show_progress(self, run_id, done: threading.Event) -> None:
+    def _show_progress(self, run_id: UUID, done: threading.Event) -> None:
         width = 30
         try:
             while True:

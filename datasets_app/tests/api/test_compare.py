@@ -1,25 +1,28 @@
 import pytest
 
+from datasets_app.tests.factories import add_result, make_run
+
 pytestmark = pytest.mark.django_db
 
 
 def compare(api, dataset, run_a, run_b, query="", **body):
     return api.post(
-        f"/api/datasets/{dataset.id}/compare{query}", {"runIdA": str(run_a.id), "runIdB": str(run_b.id), **body},
+        f"/api/datasets/{dataset.id}/compare{query}",
+        {"runIdA": str(run_a.id), "runIdB": str(run_b.id), **body},
         format="json",
     )
 
 
 @pytest.fixture
-def two_runs(capitals, make_run, make_result):
+def two_runs(capitals):
     """Run B scores worse than run A on exact-match and equal on levenshtein."""
     items = list(capitals.items.order_by("created_at"))
-    run_a = make_run(capitals, scorer_ids=["exact-match", "levenshtein"])
-    run_b = make_run(capitals, scorer_ids=["exact-match", "levenshtein"])
+    run_a = make_run(capitals, scorer_ids=("exact-match", "levenshtein"))
+    run_b = make_run(capitals, scorer_ids=("exact-match", "levenshtein"))
     for item in items:
-        make_result(run_a, item, scores={"exact-match": 1.0, "levenshtein": 0.1})
-    for item, score in zip(items, [1.0, 0.0, 0.0]):
-        make_result(run_b, item, scores={"exact-match": score, "levenshtein": 0.1})
+        add_result(run_a, item, scores={"exact-match": 1.0, "levenshtein": 0.1})
+    for item, score in zip(items, [1.0, 0.0, 0.0], strict=True):
+        add_result(run_b, item, scores={"exact-match": score, "levenshtein": 0.1})
     return run_a, run_b, items
 
 
@@ -82,14 +85,14 @@ def test_lower_is_better_flags_a_rise(api, capitals, two_runs):
     assert better["scorers"]["exact-match"]["regressed"] is False
 
 
-def test_different_dataset_versions_warn(api, capitals, make_run, make_result):
+def test_different_dataset_versions_warn(api, capitals):
     item = capitals.items.first()
-    run_a = make_run(capitals, dataset_version=1)
-    make_result(run_a, item, scores={"exact-match": 1.0})
+    run_a = make_run(capitals)
+    add_result(run_a, item)
     api.post(f"/api/datasets/{capitals.id}/items", {"input": "new"}, format="json")
     capitals.refresh_from_db()
     run_b = make_run(capitals)
-    make_result(run_b, item, scores={"exact-match": 1.0})
+    add_result(run_b, item)
 
     data = compare(api, capitals, run_a, run_b).json()
 
@@ -98,20 +101,23 @@ def test_different_dataset_versions_warn(api, capitals, make_run, make_result):
     assert any("version" in w for w in data["warnings"])
 
 
-def test_repetitions_are_averaged_per_item_and_missing_items_are_flagged(api, capitals, make_run, make_result):
+def test_repetitions_are_averaged_per_item_and_missing_items_are_flagged(api, capitals):
     first, second, _ = capitals.items.order_by("created_at")
-    run_a = make_run(capitals)
-    make_result(run_a, first, scores={"exact-match": 1.0}, repetition=0)
-    make_result(run_a, first, scores={"exact-match": 0.0}, repetition=1)
-    make_result(run_a, second, scores={"exact-match": None})
+    run_a = make_run(capitals, repetitions=2)
+    add_result(run_a, first, score=1.0, repetition=0)
+    add_result(run_a, first, score=0.0, repetition=1)
+    add_result(run_a, second, score=None)
     run_b = make_run(capitals)
-    make_result(run_b, first, scores={"exact-match": 1.0})
+    add_result(run_b, first, score=1.0)
 
     data = compare(api, capitals, run_a, run_b).json()
 
     by_item = {i["itemId"]: i for i in data["items"]}
     assert by_item[str(first.id)] == {
-        "itemId": str(first.id), "inBothRuns": True, "scoresA": {"exact-match": 0.5}, "scoresB": {"exact-match": 1.0},
+        "itemId": str(first.id),
+        "inBothRuns": True,
+        "scoresA": {"exact-match": 0.5},
+        "scoresB": {"exact-match": 1.0},
     }
     assert by_item[str(second.id)]["inBothRuns"] is False
     assert by_item[str(second.id)]["scoresA"] == {"exact-match": None}
@@ -119,12 +125,12 @@ def test_repetitions_are_averaged_per_item_and_missing_items_are_flagged(api, ca
     assert data["scorers"]["exact-match"]["statsA"] == {"mean": 0.5, "count": 2, "passRate": 0.5, "errors": 1}
 
 
-def test_compare_items_are_paged(api, make_dataset, make_run, make_result):
+def test_compare_items_are_paged(api, make_dataset):
     dataset = make_dataset(items=[{"input": n} for n in range(5)])
     run_a, run_b = make_run(dataset), make_run(dataset)
     for item in dataset.items.all():
-        make_result(run_a, item, scores={"exact-match": 1.0}, traced=False)
-        make_result(run_b, item, scores={"exact-match": 1.0}, traced=False)
+        add_result(run_a, item)
+        add_result(run_b, item)
 
     pages = [compare(api, dataset, run_a, run_b, query=f"?perPage=2&page={p}").json() for p in range(3)]
 
@@ -134,7 +140,7 @@ def test_compare_items_are_paged(api, make_dataset, make_run, make_result):
     assert all(p["scorers"]["exact-match"]["statsA"]["count"] == 5 for p in pages)
 
 
-def test_runs_of_another_dataset_are_404(api, capitals, make_dataset, make_run):
+def test_runs_of_another_dataset_are_404(api, capitals, make_dataset):
     other = make_dataset(name="Other", items=[{"input": 1}])
     mine, foreign = make_run(capitals), make_run(other)
 

@@ -21,8 +21,16 @@ def test_create_dataset_returns_camel_case_fields_and_user_json_verbatim(api):
     assert response.status_code == 201
     data = response.json()
     assert set(data) == {
-        "id", "name", "description", "metadata", "inputSchema", "outputSchema",
-        "version", "itemCount", "createdAt", "updatedAt",
+        "id",
+        "name",
+        "description",
+        "metadata",
+        "inputSchema",
+        "outputSchema",
+        "version",
+        "itemCount",
+        "createdAt",
+        "updatedAt",
     }
     assert data["version"] == 0 and data["itemCount"] == 0 and data["outputSchema"] is None
     assert data["createdAt"].endswith("Z")
@@ -45,8 +53,14 @@ def test_list_datasets_is_paginated(api, make_dataset):
 
 @pytest.mark.parametrize(
     "query, field",
-    [({"page": -1}, "page"), ({"perPage": 0}, "perPage"), ({"perPage": 1001}, "perPage"), ({"perPage": "abc"}, "perPage"),
-     ({"page": "1.5"}, "page"), ({"page": 10**30}, "page")],
+    [
+        ({"page": -1}, "page"),
+        ({"perPage": 0}, "perPage"),
+        ({"perPage": 1001}, "perPage"),
+        ({"perPage": "abc"}, "perPage"),
+        ({"page": "1.5"}, "page"),
+        ({"page": 10**30}, "page"),
+    ],
 )
 def test_bad_pagination_is_400_naming_the_parameter(api, query, field):
     response = api.get("/api/datasets", query)

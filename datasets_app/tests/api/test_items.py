@@ -176,6 +176,21 @@ def test_bulk_add_is_all_or_nothing(api, make_dataset):
     assert api.get(f"/api/datasets/{dataset.id}").json()["version"] == 0
 
 
+def test_field_errors_use_the_apis_names_and_keep_the_users_own(api, make_dataset):
+    """Services say `expected_output`; the API answers `expectedOutput`, while the
+    names inside the user's JSON (`user_name`) are never re-cased."""
+    schema = {"type": "object", "properties": {"user_name": {"type": "string"}}}
+    dataset = make_dataset(input_schema=schema, output_schema=schema)
+    bad = {"input": {"user_name": 1}, "expectedOutput": {"user_name": 2}}
+
+    one = api.post(items_url(dataset), bad, format="json").json()
+    bulk = api.post(f"{items_url(dataset)}/bulk", {"items": [{"input": {}}, bad]}, format="json").json()
+
+    assert list(one["errors"]) == ["input/user_name", "expectedOutput/user_name"]
+    assert one["message"] == "Invalid input/user_name: 1 is not of type 'string'"
+    assert list(bulk["errors"]) == ["items/1/input/user_name", "items/1/expectedOutput/user_name"]
+
+
 def test_bulk_add_entry_without_input_names_its_index(api, make_dataset):
     dataset = make_dataset()
 
@@ -206,9 +221,7 @@ def test_bulk_delete(api, capitals):
 def test_bulk_delete_ignores_items_of_another_dataset(api, capitals, make_dataset):
     other = make_dataset(name="Other", items=[{"input": "x"}])
 
-    response = api.delete(
-        f"{items_url(capitals)}/bulk", {"itemIds": [str(other.items.get().id)]}, format="json"
-    )
+    response = api.delete(f"{items_url(capitals)}/bulk", {"itemIds": [str(other.items.get().id)]}, format="json")
 
     assert response.json()["deletedCount"] == 0
     assert other.items.live().count() == 1
@@ -234,7 +247,14 @@ def test_item_versions_include_the_tombstone(api, capitals):
     assert [v["isDeleted"] for v in versions] == [True, False, False]
     assert versions[1]["snapshot"]["input"] == {"question": "changed"}
     assert set(versions[0]) == {
-        "id", "itemId", "datasetId", "versionNumber", "datasetVersion", "snapshot", "isDeleted", "createdAt",
+        "id",
+        "itemId",
+        "datasetId",
+        "versionNumber",
+        "datasetVersion",
+        "snapshot",
+        "isDeleted",
+        "createdAt",
     }
     assert data["pagination"]["total"] == 3
 

@@ -5,14 +5,43 @@ import pytest
 from django.utils import timezone
 
 from datasets_app.models import DatasetRun
+from datasets_app.tests.factories import add_result, end_run, make_run
+
+TRACE = "c" * 32
 
 RESULT_FIELDS = {
-    "id", "runId", "itemId", "itemVersion", "input", "output", "expectedOutput", "latency", "error",
-    "startedAt", "completedAt", "retryCount", "traceId", "scores", "createdAt",
+    "id",
+    "runId",
+    "itemId",
+    "itemVersion",
+    "input",
+    "output",
+    "expectedOutput",
+    "latency",
+    "error",
+    "startedAt",
+    "completedAt",
+    "retryCount",
+    "traceId",
+    "scores",
+    "createdAt",
 }
 RUN_FIELDS = {
-    "id", "datasetId", "datasetVersion", "targetType", "targetId", "scorerIds", "status", "totalItems",
-    "succeededCount", "failedCount", "maxConcurrency", "startedAt", "completedAt", "createdAt", "updatedAt",
+    "id",
+    "datasetId",
+    "datasetVersion",
+    "targetType",
+    "targetId",
+    "scorerIds",
+    "status",
+    "totalItems",
+    "succeededCount",
+    "failedCount",
+    "maxConcurrency",
+    "startedAt",
+    "completedAt",
+    "createdAt",
+    "updatedAt",
 }
 
 
@@ -48,8 +77,15 @@ def test_start_run_answers_the_start_shape(api, capitals):
 def test_start_run_passes_the_options_through(api, user, capitals):
     response = api.post(
         runs_url(capitals),
-        {"targetType": "workflow", "targetId": "echo", "version": 1, "maxConcurrency": 2,
-         "itemTimeout": 1.5, "maxRetries": 3, "repetitions": 2},
+        {
+            "targetType": "workflow",
+            "targetId": "echo",
+            "version": 1,
+            "maxConcurrency": 2,
+            "itemTimeout": 1.5,
+            "maxRetries": 3,
+            "repetitions": 2,
+        },
         format="json",
     )
 
@@ -106,7 +142,7 @@ def test_executed_run_has_results_with_trace_ids(api, capitals, run_worker):
     assert run["startedAt"] and run["completedAt"]
     assert results["pagination"]["total"] == 3
     for result in results["results"]:
-        assert RESULT_FIELDS <= set(result)
+        assert set(result) >= RESULT_FIELDS
         assert re.fullmatch(r"[0-9a-f]{32}", result["traceId"])
         assert result["output"] == result["input"]
         assert result["error"] is None
@@ -116,35 +152,26 @@ def test_executed_run_has_results_with_trace_ids(api, capitals, run_worker):
         assert trace.json()["spans"]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_cancel_a_finished_run_is_409(api, capitals, run_worker):
-    run_id = api.post(runs_url(capitals), {"targetType": "workflow", "targetId": "echo"}, format="json").json()["runId"]
-    run_worker()
+@pytest.mark.django_db
+def test_rerun_failed_runs_only_the_failed_items(api, capitals):
+    run = make_run(capitals)
+    first, second, third = capitals.items.order_by("created_at")
+    add_result(run, first, error="it broke")
+    add_result(run, second)
+    add_result(run, third)
+    end_run(run)
 
-    response = api.post(f"{runs_url(capitals)}/{run_id}/cancel")
-
-    assert response.status_code == 409
-    assert "completed" in response.json()["message"]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_rerun_failed_runs_only_the_failed_items(api, make_dataset, run_worker):
-    dataset = make_dataset(items=[{"input": {"question": "What is the capital of France?"}}, {"input": {"question": "?"}}])
-    run_id = api.post(runs_url(dataset), {"targetType": "workflow", "targetId": "echo"}, format="json").json()["runId"]
-    run_worker()
-    item = dataset.items.first()
-    DatasetRun.objects.get(pk=run_id).results.filter(item=item).update(error="it broke")
-
-    response = api.post(f"{runs_url(dataset)}/{run_id}/rerun-failed")
+    response = api.post(f"{runs_url(capitals)}/{run.id}/rerun-failed")
 
     assert response.status_code == 201
     assert response.json()["totalItems"] == 1 and response.json()["status"] == "pending"
-    rerun = api.get(f"{runs_url(dataset)}/{response.json()['runId']}").json()
-    assert rerun["rerunOf"] == run_id
+    rerun = DatasetRun.objects.get(pk=response.json()["runId"])
+    assert list(rerun.work_items().values_list("item_id", flat=True)) == [first.id]
+    assert api.get(f"{runs_url(capitals)}/{rerun.id}").json()["rerunOf"] == str(run.id)
 
 
 @pytest.mark.django_db
-def test_cancel_a_pending_run(api, capitals, make_run):
+def test_cancel_a_pending_run(api, capitals):
     run = make_run(capitals, status=DatasetRun.Status.PENDING)
 
     response = api.post(f"{runs_url(capitals)}/{run.id}/cancel")
@@ -156,39 +183,41 @@ def test_cancel_a_pending_run(api, capitals, make_run):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", ["completed", "failed", "cancelled"])
-def test_cancel_a_terminal_run_is_409(api, capitals, make_run, status):
+def test_cancel_a_terminal_run_is_409(api, capitals, status):
     run = make_run(capitals, status=status)
 
     response = api.post(f"{runs_url(capitals)}/{run.id}/cancel")
 
     assert response.status_code == 409
-    assert response.json()["message"]
+    assert response.json()["message"] == f"The run is already {status}"
     run.refresh_from_db()
     assert run.status == status
 
 
 @pytest.mark.django_db
-def test_rerun_of_an_active_run_is_409(api, capitals, make_run):
+def test_rerun_of_an_active_run_is_409(api, capitals):
     run = make_run(capitals, status=DatasetRun.Status.RUNNING)
 
     assert api.post(f"{runs_url(capitals)}/{run.id}/rerun-failed").status_code == 409
 
 
 @pytest.mark.django_db
-def test_rerun_without_failures_is_400(api, capitals, make_run, make_result):
+def test_rerun_without_failures_is_400(api, capitals):
     run = make_run(capitals)
-    make_result(run, capitals.items.first())
+    add_result(run, capitals.items.first())
+    end_run(run)
 
     assert api.post(f"{runs_url(capitals)}/{run.id}/rerun-failed").status_code == 400
 
 
 @pytest.mark.django_db
-def test_run_detail_shape(api, capitals, make_run):
-    run = make_run(capitals, status=DatasetRun.Status.FAILED, error="worker exploded")
+def test_run_detail_shape(api, capitals):
+    run = make_run(capitals)
+    end_run(run, DatasetRun.Status.FAILED, error="worker exploded")
 
     data = api.get(f"{runs_url(capitals)}/{run.id}").json()
 
-    assert RUN_FIELDS <= set(data)
+    assert set(data) >= RUN_FIELDS
     assert data["status"] == "failed"
     assert data["error"] == "worker exploded"
     assert data["scorerIds"] == ["exact-match"]
@@ -196,7 +225,7 @@ def test_run_detail_shape(api, capitals, make_run):
 
 
 @pytest.mark.django_db
-def test_runs_list_newest_first_and_filtered_by_status(api, capitals, make_run):
+def test_runs_list_newest_first_and_filtered_by_status(api, capitals):
     old = make_run(capitals, status=DatasetRun.Status.COMPLETED)
     middle = make_run(capitals, status=DatasetRun.Status.FAILED)
     new = make_run(capitals, status=DatasetRun.Status.COMPLETED)
@@ -221,10 +250,10 @@ def test_runs_list_unknown_status_is_400(api, capitals):
 
 
 @pytest.mark.django_db
-def test_run_of_another_dataset_is_404(api, capitals, make_dataset, make_run, make_result):
+def test_run_of_another_dataset_is_404(api, capitals, make_dataset):
     other = make_dataset(name="Other", items=[{"input": "x"}])
-    foreign = make_run(other, status=DatasetRun.Status.RUNNING)
-    make_result(foreign, other.items.get())
+    foreign = make_run(other)
+    add_result(foreign, other.items.get())
 
     for method, suffix in [("get", ""), ("post", "/cancel"), ("get", "/results"), ("post", "/rerun-failed")]:
         response = getattr(api, method)(f"{runs_url(capitals)}/{foreign.id}{suffix}")
@@ -235,13 +264,13 @@ def test_run_of_another_dataset_is_404(api, capitals, make_dataset, make_run, ma
 
 
 @pytest.mark.django_db
-def test_results_are_ordered_paginated_and_always_carry_trace_id(api, capitals, make_run, make_result):
+def test_results_are_ordered_paginated_and_always_carry_trace_id(api, capitals):
     run = make_run(capitals)
     items = list(capitals.items.order_by("created_at"))
     base = timezone.now()
-    traced = make_result(run, items[0], started_at=base + timedelta(seconds=2), scores={"exact-match": 1.0})
-    untraced = make_result(run, items[1], started_at=base, traced=False, error="timeout", scores={"exact-match": None})
-    third = make_result(run, items[2], started_at=base + timedelta(seconds=1))
+    traced = add_result(run, items[0], started_at=base + timedelta(seconds=2), latency=12.5, trace_id=TRACE)
+    untraced = add_result(run, items[1], started_at=base, error="timeout", score=None)
+    third = add_result(run, items[2], started_at=base + timedelta(seconds=1))
 
     first_page = api.get(f"{runs_url(capitals)}/{run.id}/results", {"perPage": 2}).json()
     second_page = api.get(f"{runs_url(capitals)}/{run.id}/results", {"perPage": 2, "page": 1}).json()
@@ -254,19 +283,21 @@ def test_results_are_ordered_paginated_and_always_carry_trace_id(api, capitals, 
     assert rows[0]["traceId"] is None and rows[0]["error"] == "timeout" and rows[0]["output"] is None
     assert rows[2]["traceId"] == traced.trace_id
     assert rows[2]["scores"] == [
-        {"scorerId": "exact-match", "scorerName": "exact-match", "score": 1.0, "reason": None, "error": None}
+        {"scorerId": "exact-match", "scorerName": "exact-match", "score": 1.0, "reason": "compared", "error": None}
     ]
-    assert rows[0]["scores"][0]["score"] is None and rows[0]["scores"][0]["error"] == "boom"
-    assert RESULT_FIELDS <= set(rows[2])
+    assert rows[0]["scores"][0]["score"] is None and rows[0]["scores"][0]["error"] == "the scorer failed"
+    assert set(rows[2]) >= RESULT_FIELDS
     assert rows[2]["latency"] == 12.5 and rows[2]["retryCount"] == 0
     assert rows[2]["runId"] == str(run.id) and rows[2]["itemId"] == str(items[0].id) and rows[2]["itemVersion"] == 1
 
 
 @pytest.mark.django_db
-def test_result_user_json_is_verbatim(api, make_dataset, make_run, make_result):
-    dataset = make_dataset(items=[{"input": {"z": 1, "user_name": "u", "someKey": 2}, "expectedOutput": {"b": 1, "a": 2}}])
+def test_result_user_json_is_verbatim(api, make_dataset):
+    dataset = make_dataset(
+        items=[{"input": {"z": 1, "user_name": "u", "someKey": 2}, "expectedOutput": {"b": 1, "a": 2}}]
+    )
     run = make_run(dataset)
-    make_result(run, dataset.items.get(), output={"y_out": [1, {"B": 2, "A": 1}]})
+    add_result(run, dataset.items.get(), output={"y_out": [1, {"B": 2, "A": 1}]})
 
     text = api.get(f"{runs_url(dataset)}/{run.id}/results").content.decode()
 
@@ -276,11 +307,20 @@ def test_result_user_json_is_verbatim(api, make_dataset, make_run, make_result):
 
 
 @pytest.mark.django_db
-def test_trace_detail(api, capitals, make_run, make_result):
-    result = make_result(make_run(capitals), capitals.items.first())
+def test_trace_detail(api, capitals):
+    result = add_result(make_run(capitals), capitals.items.first(), trace_id=TRACE)
 
-    data = api.get(f"/api/traces/{result.trace_id}").json()
+    data = api.get(f"/api/traces/{TRACE}").json()
 
-    assert data["traceId"] == result.trace_id
-    assert set(data["spans"][0]) == {"spanId", "parentSpanId", "name", "startTime", "endTime", "status", "attributes"}
+    assert data["traceId"] == result.trace_id == TRACE
+    assert set(data["spans"][0]) == {
+        "spanId",
+        "parentSpanId",
+        "name",
+        "startTime",
+        "endTime",
+        "status",
+        "statusMessage",
+        "attributes",
+    }
     assert api.get(f"/api/traces/{'0' * 32}").status_code == 404

@@ -46,7 +46,12 @@ def test_schema_lists_every_endpoint_of_the_contract(schema):
 
 
 def test_schema_uses_camel_case_names(schema):
-    assert set(component(schema, "Run")["properties"]) >= {"datasetId", "totalItems", "succeededCount", "maxConcurrency"}
+    assert set(component(schema, "Run")["properties"]) >= {
+        "datasetId",
+        "totalItems",
+        "succeededCount",
+        "maxConcurrency",
+    }
     assert set(component(schema, "Item")["properties"]) >= {"expectedOutput", "datasetId", "createdAt"}
     assert set(component(schema, "Dataset")["properties"]) >= {"inputSchema", "outputSchema", "itemCount"}
     for name, definition in schema["components"]["schemas"].items():

@@ -91,7 +91,7 @@ def test_a_ref_that_cannot_be_applied_is_400_naming_the_schema(api, ref, reason)
     response = add_item(api, dataset.json()["id"], {"q": 1})
 
     assert response.status_code == 400
-    assert "the dataset's inputSchema cannot be applied" in response.json()["errors"]["input"][0]
+    assert "the dataset's input schema cannot be applied" in response.json()["errors"]["input"][0]
     assert reason in response.json()["errors"]["input"][0]
     assert not DatasetItem.objects.exists()
 

@@ -21,7 +21,9 @@ def run_command(*args):
 
 
 def test_prints_a_summary_and_passes_the_gate(capitals):
-    code, out = run_command(str(capitals.id), "--target", "workflow/echo", "--scorer", "valid-json", "--fail-under", "0.5")
+    code, out = run_command(
+        str(capitals.id), "--target", "workflow/echo", "--scorer", "valid-json", "--fail-under", "0.5"
+    )
     assert code == 0
     assert "Status: completed   results: 3   errors: 0" in out
     assert "valid-json" in out and "3/3" in out

@@ -30,15 +30,21 @@ class Receiver(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_port}"
 
     def spans(self) -> list:
-        return [span for request in self.accepted for rs in request.resource_spans
-                for ss in rs.scope_spans for span in ss.spans]
+        return [
+            span
+            for request in self.accepted
+            for rs in request.resource_spans
+            for ss in rs.scope_spans
+            for span in ss.spans
+        ]
 
     def deliveries(self) -> Counter:
         """How many accepted requests carried each trace id."""
         counts: Counter[str] = Counter()
         for request in self.accepted:
-            counts.update({span.trace_id.hex() for rs in request.resource_spans
-                           for ss in rs.scope_spans for span in ss.spans})
+            counts.update(
+                {span.trace_id.hex() for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans}
+            )
         return counts
 
 

@@ -1,6 +1,7 @@
 """The run engine, driven through the real worker (in this process)."""
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -79,8 +80,9 @@ def test_worker_executes_every_item_once_with_traces(make_dataset, run_worker):
 
 
 def test_spans_follow_openinference_so_phoenix_shows_kinds_and_values(make_dataset, run_worker):
-    dataset = make_dataset(items=[{"input": {"question": "capital of France?"}, "expectedOutput": "Paris",
-                                   "context": {"delayMs": 0}}])
+    dataset = make_dataset(
+        items=[{"input": {"question": "capital of France?"}, "expectedOutput": "Paris", "context": {"delayMs": 0}}]
+    )
     run = run_worker(start(dataset, "keyword-agent", "agent", scorer_ids=["exact-match"]).id)
     result = run.results.get()
     spans = {s["name"]: s["attributes"] for s in Trace.objects.get(trace_id=result.trace_id).spans}
@@ -172,8 +174,12 @@ def test_targets_raising_cancelled_error_or_system_exit_end_their_item_not_the_r
 
 def test_output_that_is_not_json_becomes_the_items_error(make_dataset, run_worker, register, api):
     async def odd_outputs(input, context):
-        return {"nan": {"value": float("nan")}, "inf": float("inf"), "surrogate": "\ud800",
-                "deep": json.loads("[" * 200 + "]" * 200)}.get(input, input)
+        return {
+            "nan": {"value": float("nan")},
+            "inf": float("inf"),
+            "surrogate": "\ud800",
+            "deep": json.loads("[" * 200 + "]" * 200),
+        }.get(input, input)
 
     register.target("odd", odd_outputs)
     dataset = make_dataset(items=[{"input": key} for key in ("nan", "inf", "surrogate", "deep", "fine")])
@@ -202,8 +208,9 @@ def test_a_target_that_hangs_is_timed_out_and_the_run_goes_on(make_dataset, run_
     assert run.results.filter(error__isnull=True).count() == 2
 
 
-def test_a_hung_attempt_is_retried_and_the_trace_shows_every_attempt(make_dataset, run_worker, register, settings,
-                                                                     tmp_path):
+def test_a_hung_attempt_is_retried_and_the_trace_shows_every_attempt(
+    make_dataset, run_worker, register, settings, tmp_path
+):
     settings.PLAYGROUND_RETRY_BASE_DELAY = 0.01
     attempts = tmp_path / "attempts"
 
@@ -220,8 +227,11 @@ def test_a_hung_attempt_is_retried_and_the_trace_shows_every_attempt(make_datase
 
     assert (result.output, result.error, result.retry_count) == ("second time lucky", None, 1)
     spans = Trace.objects.get(trace_id=result.trace_id).spans
-    assert [(s["name"], s["status"]) for s in spans] == [("run item", "ok"), ("target", "error"),
-                                                        ("target retry 1", "ok")]
+    assert [(s["name"], s["status"]) for s in spans] == [
+        ("run item", "ok"),
+        ("target", "error"),
+        ("target retry 1", "ok"),
+    ]
     assert all(s["parentSpanId"] == spans[0]["spanId"] for s in spans[1:])
 
 
@@ -263,8 +273,9 @@ def test_a_scorer_that_spins_is_stopped_and_a_catastrophic_regex_is_linear(make_
             pass
 
     register.scorer("spinning", spinning)
-    dataset = make_dataset(items=[{"input": "a" * 40 + "!", "expectedOutput": "(a+)+$"}, {"input": "aaa",
-                                                                                           "expectedOutput": "^a+$"}])
+    dataset = make_dataset(
+        items=[{"input": "a" * 40 + "!", "expectedOutput": "(a+)+$"}, {"input": "aaa", "expectedOutput": "^a+$"}]
+    )
     run = run_worker(start(dataset, "echo", "workflow", scorer_ids=["regex", "spinning"], item_timeout=0.5).id)
 
     assert run.status == "completed" and run.succeeded_count == 2
@@ -297,7 +308,9 @@ def test_transient_failures_are_retried_with_backoff(make_dataset, run_worker, r
     spans = Trace.objects.get(trace_id=result.trace_id).spans
     attempts = [s for s in spans if s["name"].startswith("target")]
     assert [(s["name"], s["status"]) for s in attempts] == [
-        ("target", "error"), ("target retry 1", "error"), ("target retry 2", "ok")
+        ("target", "error"),
+        ("target retry 1", "error"),
+        ("target retry 2", "ok"),
     ]
 
     calls.clear()
@@ -306,8 +319,7 @@ def test_transient_failures_are_retried_with_backoff(make_dataset, run_worker, r
     assert result.error == "ValueError: bad input"
 
 
-def test_retries_stop_at_max_retries_and_sandbox_errors_keep_their_type(make_dataset, run_worker, register,
-                                                                         settings):
+def test_retries_stop_at_max_retries_and_sandbox_errors_keep_their_type(make_dataset, run_worker, register, settings):
     settings.PLAYGROUND_RETRY_BASE_DELAY = 0.01
 
     def always_429(input, context):  # sync: raised in the sandbox, classified here
@@ -345,8 +357,9 @@ def test_score_statistics_on_the_run_match_its_results(make_dataset, run_worker,
     register.scorer("half", half)
     items = [{"input": "Paris", "expectedOutput": "Paris"}] * 5 + [{"input": "Lyon", "expectedOutput": "Paris"}] * 4
     items += [{"input": "no score"}, {"input": "fail me"}]
-    run = run_worker(start(make_dataset(items=items), "fail-on-keyword", "workflow",
-                           scorer_ids=["exact-match", "half"]).id)
+    run = run_worker(
+        start(make_dataset(items=items), "fail-on-keyword", "workflow", scorer_ids=["exact-match", "half"]).id
+    )
 
     stats = run.score_stats
     assert stats["exact-match"]["count"] == 10 and stats["exact-match"]["sum"] == 5.0
@@ -387,7 +400,7 @@ def test_latency_counts_the_items_own_attempts_not_its_wait_for_a_slot(make_data
     # One at a time: each item started when the one before it ended, and its
     # latency is its own start to end, not the time it waited for the slot.
     results = list(run.results.order_by("started_at"))
-    for earlier, later in zip(results, results[1:]):
+    for earlier, later in itertools.pairwise(results):
         assert later.started_at >= earlier.completed_at
     for result in results:
         own = (result.completed_at - result.started_at).total_seconds() * 1000

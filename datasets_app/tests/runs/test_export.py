@@ -48,22 +48,48 @@ def item_spans(trace_number: int) -> list[dict]:
         }
 
     return [
-        span(root, None, "run item", 0, 40, "ok",
-             {"run.id": "r-1", "item.index": trace_number, "item.repetition": 1}),
-        span(target, root, "target", 1, 30, "unset",
-             {"target.id": "agent/keyword-agent", "input.value": '{"q": "capital of France?"}',
-              "llm.token_count.total": 14, "retries": 0}),
-        span(exact, root, "scorer exact-match", 31, 2, "ok",
-             {"score": 1.0, "passed": True, "tags": ["a", "b"], "sizes": [1, 2, 3]}),
-        span(contains, root, "scorer contains", 33, 3, "error",
-             {"score.reason": "boom", "weights": [0.5, 1.5]}, message="ValueError: boom"),
+        span(root, None, "run item", 0, 40, "ok", {"run.id": "r-1", "item.index": trace_number, "item.repetition": 1}),
+        span(
+            target,
+            root,
+            "target",
+            1,
+            30,
+            "unset",
+            {
+                "target.id": "agent/keyword-agent",
+                "input.value": '{"q": "capital of France?"}',
+                "llm.token_count.total": 14,
+                "retries": 0,
+            },
+        ),
+        span(
+            exact,
+            root,
+            "scorer exact-match",
+            31,
+            2,
+            "ok",
+            {"score": 1.0, "passed": True, "tags": ["a", "b"], "sizes": [1, 2, 3]},
+        ),
+        span(
+            contains,
+            root,
+            "scorer contains",
+            33,
+            3,
+            "error",
+            {"score.reason": "boom", "weights": [0.5, 1.5]},
+            message="ValueError: boom",
+        ),
     ]
 
 
 def store_trace(number: int = 0, *, outbox: bool = True, spans: list[dict] | None = None, **outbox_fields) -> Trace:
     spans = item_spans(number) if spans is None else spans
-    trace = Trace.objects.create(trace_id=secrets.token_hex(16), name="run item", spans=spans,
-                                 started_at=timezone.now())
+    trace = Trace.objects.create(
+        trace_id=secrets.token_hex(16), name="run item", spans=spans, started_at=timezone.now()
+    )
     if outbox:
         TraceOutbox.objects.create(trace=trace, **outbox_fields)
     return trace
@@ -241,12 +267,15 @@ def test_a_database_error_is_logged_not_raised(receiver, monkeypatch):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("spans", [
-    [{"spanId": "not-hex", "name": "run item"}],
-    [{"spanId": "ab" * 9, "name": "run item"}],  # too long: would fail the encoder for the whole request
-    [{"name": "run item"}],
-    {"not": "a list"},
-])
+@pytest.mark.parametrize(
+    "spans",
+    [
+        [{"spanId": "not-hex", "name": "run item"}],
+        [{"spanId": "ab" * 9, "name": "run item"}],  # too long: would fail the encoder for the whole request
+        [{"name": "run item"}],
+        {"not": "a list"},
+    ],
+)
 def test_a_malformed_stored_trace_is_kept_and_does_not_block_the_others(receiver, spans):
     server = receiver()
     good = store_trace(1)
@@ -317,7 +346,7 @@ def test_concurrent_drains_never_send_a_trace_twice(receiver):
                 if not TraceOutbox.objects.exists():
                     return
                 time.sleep(0.005)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             errors.append(error)
         finally:
             connection.close()
@@ -348,8 +377,9 @@ def test_the_export_loop_drains_as_traces_are_stored_and_survives_failures(recei
 
     monkeypatch.setattr(export.OutboxExporter, "_claim", flaky_claim)
     stop = threading.Event()
-    loop = threading.Thread(target=export.run_exporter, args=(stop,), kwargs={"idle_wait": 0.02, "batch_size": 16},
-                            daemon=True)
+    loop = threading.Thread(
+        target=export.run_exporter, args=(stop,), kwargs={"idle_wait": 0.02, "batch_size": 16}, daemon=True
+    )
     loop.start()
     try:
         traces = []

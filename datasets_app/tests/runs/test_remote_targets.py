@@ -100,8 +100,11 @@ def test_an_http_reply_that_cannot_be_stored_fails_only_its_item(make_dataset, r
     settings.HTTP_TARGET_URL = f"{server.url}/odd-json"
     items = [{"input": {"kind": "surrogate"}}, {"input": {"kind": "nan"}}]
     items += [{"input": {"kind": f"plain {i}"}} for i in range(20)]
-    run = run_worker(services.run_start(dataset=make_dataset(items=items), target_type="http",
-                                        target_id="endpoint", max_concurrency=8).id)
+    run = run_worker(
+        services.run_start(
+            dataset=make_dataset(items=items), target_type="http", target_id="endpoint", max_concurrency=8
+        ).id
+    )
 
     assert run.status == "completed" and (run.succeeded_count, run.failed_count) == (20, 2)
     errors = {r.input["kind"]: r.error for r in run.results.filter(error__isnull=False)}

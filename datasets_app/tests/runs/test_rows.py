@@ -14,11 +14,24 @@ from datasets_app.runs.rows import insert_rows
 def result_row(run, item, **extra):
     now = timezone.now()
     return {
-        "id": uuid.uuid4(), "run": run.pk, "item": item.pk, "item_version": 1, "repetition": 0,
-        "input": {"user_name": "Ana", "someKey": [1, 2]}, "output": None, "expected_output": "Lima",
-        "latency": 1.5, "error": None, "retry_count": 0, "trace_id": None,
-        "scores": [{"scorerId": "x", "score": 1.0}], "usage": None,
-        "started_at": now, "completed_at": now, "created_at": now, **extra,
+        "id": uuid.uuid4(),
+        "run": run.pk,
+        "item": item.pk,
+        "item_version": 1,
+        "repetition": 0,
+        "input": {"user_name": "Ana", "someKey": [1, 2]},
+        "output": None,
+        "expected_output": "Lima",
+        "latency": 1.5,
+        "error": None,
+        "retry_count": 0,
+        "trace_id": None,
+        "scores": [{"scorerId": "x", "score": 1.0}],
+        "usage": None,
+        "started_at": now,
+        "completed_at": now,
+        "created_at": now,
+        **extra,
     }
 
 
@@ -27,7 +40,11 @@ def check_insert(capitals):
     item = capitals.items.first()
     insert_rows(DatasetRunResult, [result_row(run, item, output="Lima", trace_id="ab" * 16)])
     stored = DatasetRunResult.objects.get(run=run)
-    assert (stored.input, stored.output, stored.trace_id) == ({"user_name": "Ana", "someKey": [1, 2]}, "Lima", "ab" * 16)
+    assert (stored.input, stored.output, stored.trace_id) == (
+        {"user_name": "Ana", "someKey": [1, 2]},
+        "Lima",
+        "ab" * 16,
+    )
     assert stored.scores == [{"scorerId": "x", "score": 1.0}]
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_rows(DatasetRunResult, [result_row(run, item)])

@@ -58,9 +58,7 @@ def wait_until_connected(*names: str) -> None:
 
     def connected():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = current_database()"
-            )
+            cursor.execute("SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = current_database()")
             return wanted <= {row[0] for row in cursor.fetchall()}
 
     assert wait_for(connected, timeout=60)

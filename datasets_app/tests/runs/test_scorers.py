@@ -48,8 +48,18 @@ def test_unusable_inputs_raise_a_clear_error(scorer_id, output, expected):
 
 def test_every_scorer_has_a_name_and_description():
     scorers = registry.all_scorers()
-    assert {"exact-match", "levenshtein", "numeric-diff", "json-diff", "valid-json", "list-contains", "contains",
-            "regex", "factuality", "closed-qa"} <= {s.scorer_id for s in scorers}
+    assert {
+        "exact-match",
+        "levenshtein",
+        "numeric-diff",
+        "json-diff",
+        "valid-json",
+        "list-contains",
+        "contains",
+        "regex",
+        "factuality",
+        "closed-qa",
+    } <= {s.scorer_id for s in scorers}
     assert all(s.name and s.description for s in scorers)
 
 

@@ -19,7 +19,7 @@ from django.db.models import Count
 from datasets_app import services
 from datasets_app.models import DatasetRun
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker_processes]
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -47,7 +47,10 @@ class WorkerProcess:
         self.log = tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "run_worker", "--skip-checks", *args],
-            cwd=ROOT, env=worker_env(**env), stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=worker_env(**env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def output(self) -> str:
@@ -121,8 +124,7 @@ def test_an_item_that_kills_its_worker_fails_alone_after_three_crashes(make_data
 
 def test_an_item_that_blocks_the_event_loop_loses_its_worker_not_the_run(make_dataset, workers):
     dataset = make_dataset(items=[{"input": f"item {i}"} for i in range(8)] + [{"input": "block"}])
-    run = services.run_start(dataset=dataset, target_type="callable", target_id="test-loop-blocker",
-                             max_concurrency=3)
+    run = services.run_start(dataset=dataset, target_type="callable", target_id="test-loop-blocker", max_concurrency=3)
     supervisor = workers("--processes", "1", PLAYGROUND_LOOP_STALL_SECONDS="1")
 
     run = wait_for_terminal(run, supervisor, timeout=180)
@@ -168,6 +170,10 @@ def test_supervised_workers_export_every_stored_trace_once(make_dataset, workers
     assert server.deliveries() == {trace_id: 1 for trace_id in stored}
     resource = {kv.key: kv.value.string_value for kv in server.accepted[0].resource_spans[0].resource.attributes}
     assert resource["openinference.project.name"] == "evals-under-test"
-    kinds = {kv.value.string_value for span in server.spans() for kv in span.attributes
-             if kv.key == "openinference.span.kind"}
+    kinds = {
+        kv.value.string_value
+        for span in server.spans()
+        for kv in span.attributes
+        if kv.key == "openinference.span.kind"
+    }
     assert kinds == {"CHAIN"}

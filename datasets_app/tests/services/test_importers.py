@@ -132,27 +132,47 @@ DEEP = "[" * 10_000 + "]" * 10_000
 @pytest.mark.parametrize(
     ("fmt", "text", "errors"),
     [
-        ("jsonl", '{"input": 1}\n{"input": NaN}\n{"input": [-Infinity]}\n', [
-            "row 2 is not valid JSON: NaN",
-            "row 3 is not valid JSON: -Infinity",
-        ]),
+        (
+            "jsonl",
+            '{"input": 1}\n{"input": NaN}\n{"input": [-Infinity]}\n',
+            [
+                "row 2 is not valid JSON: NaN",
+                "row 3 is not valid JSON: -Infinity",
+            ],
+        ),
         ("jsonl", '{"input": "ok"}\n{"input": "\\ud800"}\n', ["row 2 is not valid JSON: lone surrogate \\ud800"]),
         ("jsonl", '{"input": 1}\n{"input": ' + DEEP + "}\n", ["row 2 is nested deeper than 64 levels"]),
-        ("json", '[{"input": 1}, {"input": {"x": 1e999}, "context": "\\udc00"}]', [
-            "row 2: input is not valid JSON: Infinity",
-            "row 2: context is not valid JSON: lone surrogate \\udc00",
-        ]),
-        ("json", '{"items": [{"input": 1}, {"input": 2, "expectedOutput": NaN}]}', [
-            "row 2: expectedOutput is not valid JSON: NaN",
-        ]),
+        (
+            "json",
+            '[{"input": 1}, {"input": {"x": 1e999}, "context": "\\udc00"}]',
+            [
+                "row 2: input is not valid JSON: Infinity",
+                "row 2: context is not valid JSON: lone surrogate \\udc00",
+            ],
+        ),
+        (
+            "json",
+            '{"items": [{"input": 1}, {"input": 2, "expectedOutput": NaN}]}',
+            [
+                "row 2: expectedOutput is not valid JSON: NaN",
+            ],
+        ),
         ("json", DEEP, ["The file is nested deeper than 64 levels"]),
-        ("json", '[\n  {"input": 1},\n  {"input": ' + DEEP + "}\n]", [
-            "The file is nested deeper than 64 levels (line 3)",
-        ]),
-        ("csv", 'q,meta\nfine,"[1]"\nbad,"[NaN]"\ndeep,"' + DEEP + '"\n', [
-            "row 3: column meta is not valid JSON: NaN",
-            "row 4: column meta is nested deeper than 64 levels",
-        ]),
+        (
+            "json",
+            '[\n  {"input": 1},\n  {"input": ' + DEEP + "}\n]",
+            [
+                "The file is nested deeper than 64 levels (line 3)",
+            ],
+        ),
+        (
+            "csv",
+            'q,meta\nfine,"[1]"\nbad,"[NaN]"\ndeep,"' + DEEP + '"\n',
+            [
+                "row 3: column meta is not valid JSON: NaN",
+                "row 4: column meta is nested deeper than 64 levels",
+            ],
+        ),
         # Two columns mapped to the input make an object: one level deeper than each cell.
         ("csv", 'q,meta\nfine,"' + "[" * 64 + "]" * 64 + '"\n', ["row 2: input is nested deeper than 64 levels"]),
     ],

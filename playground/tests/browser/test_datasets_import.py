@@ -4,7 +4,7 @@ and see a malformed file refused as a whole."""
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from datasets_app import services
 from datasets_app.models import Dataset
@@ -38,12 +38,14 @@ def test_create_dataset_then_import_csv_through_the_mapping_step(logged_in: Page
     expect(page.get_by_role("status")).to_contain_text("Created dataset “Trivia”")
     expect(page.get_by_text("This dataset has no items yet.")).to_be_visible()
     meta = page.locator(".page-head .meta")
-    version_before = int(re.search(r"version (\d+)", meta.inner_text()).group(1))
+    version_shown = re.search(r"version (\d+)", meta.inner_text())
+    assert version_shown
+    version_before = int(version_shown.group(1))
 
     page.get_by_role("link", name="Import", exact=True).click()
     expect(page.get_by_role("heading", name="Import items")).to_be_visible()
     page.get_by_label("File:", exact=True).set_input_files(
-        files=[{"name": "questions.csv", "mimeType": "text/csv", "buffer": QUESTIONS_CSV.encode()}]
+        files=[FilePayload(name="questions.csv", mimeType="text/csv", buffer=QUESTIONS_CSV.encode())]
     )
     page.get_by_role("button", name="Upload and preview").click()
 
@@ -101,7 +103,7 @@ def test_malformed_imports_list_their_rows_and_write_nothing(logged_in: Page, si
     dataset = services.dataset_create(name="Kept as is")
     services.items_bulk_create(
         dataset=dataset,
-        items=[{"input": "first", "expectedOutput": "1"}, {"input": "second", "expectedOutput": "2"}],
+        items=[{"input": "first", "expected_output": "1"}, {"input": "second", "expected_output": "2"}],
     )
     dataset.refresh_from_db()
     version = dataset.version
@@ -109,17 +111,14 @@ def test_malformed_imports_list_their_rows_and_write_nothing(logged_in: Page, si
     def upload(name: str, text: str):
         page.goto(f"{site}{dataset.get_absolute_url()}import/")
         page.get_by_label("File:", exact=True).set_input_files(
-            files=[{"name": name, "mimeType": "text/plain", "buffer": text.encode()}]
+            files=[FilePayload(name=name, mimeType="text/plain", buffer=text.encode())]
         )
         page.get_by_role("button", name="Upload and preview").click()
 
     # A CSV whose JSON-looking cells do not parse: the mapping step, then the errors by row.
     upload(
         "broken.csv",
-        "question,answer\n"
-        "fine question,fine answer\n"
-        '"{""question"": ""unclosed""",x\n'
-        '"[1, 2",y\n',
+        'question,answer\nfine question,fine answer\n"{""question"": ""unclosed""",x\n"[1, 2",y\n',
     )
     expect(page.get_by_role("heading", name="What does each column hold?")).to_be_visible()
     page.get_by_role("button", name="Check the rows").click()
@@ -134,9 +133,7 @@ def test_malformed_imports_list_their_rows_and_write_nothing(logged_in: Page, si
     # A JSONL file with a broken line: refused straight away, the line number given.
     upload(
         "broken.jsonl",
-        '{"input": "ok", "expectedOutput": "fine"}\n'
-        '{"input": "no closing brace"\n'
-        '{"input": "ok too"}\n',
+        '{"input": "ok", "expectedOutput": "fine"}\n{"input": "no closing brace"\n{"input": "ok too"}\n',
     )
     alert = page.locator(".error-card")
     expect(alert).to_contain_text("Nothing was imported")

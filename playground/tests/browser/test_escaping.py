@@ -35,8 +35,8 @@ def test_script_in_an_item_shows_as_text_on_the_dataset_and_run_pages(no_dialogs
     services.items_bulk_create(
         dataset=dataset,
         items=[
-            {"input": SCRIPT, "expectedOutput": SCRIPT},
-            {"input": {"question": IMAGE}, "expectedOutput": "<i>tag</i>", "context": {"note": SCRIPT}},
+            {"input": SCRIPT, "expected_output": SCRIPT},
+            {"input": {"question": IMAGE}, "expected_output": "<i>tag</i>", "context": {"note": SCRIPT}},
         ],
     )
 
@@ -49,9 +49,7 @@ def test_script_in_an_item_shows_as_text_on_the_dataset_and_run_pages(no_dialogs
     expect(items).to_contain_text('"<i>tag</i>"')
     expect(page.locator("#items-table script, #items-table img, #items-table i")).to_have_count(0)
 
-    run = services.run_start(
-        dataset=dataset, target_type="workflow", target_id="echo", scorer_ids=["exact-match"]
-    )
+    run = services.run_start(dataset=dataset, target_type="workflow", target_id="echo", scorer_ids=["exact-match"])
     page.goto(f"{site}{run.get_absolute_url()}")
     wait_for_run(run, worker)
     results = page.locator("#run-results")

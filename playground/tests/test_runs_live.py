@@ -21,8 +21,14 @@ def fragment_url(run):
 def test_real_run_ends_with_final_results_traces_and_no_polling(browser_client, capitals, run_worker):
     response = browser_client.post(
         reverse("run-start", args=[capitals.id]),
-        {"target": "workflow:echo", "scorers": [], "version": capitals.version,
-         "max_concurrency": 2, "max_retries": 0, "repetitions": 1},
+        {
+            "target": "workflow:echo",
+            "scorers": [],
+            "version": capitals.version,
+            "max_concurrency": 2,
+            "max_retries": 0,
+            "repetitions": 1,
+        },
     )
     run = DatasetRun.objects.get(dataset=capitals)
     assert response.url == detail_url(run)

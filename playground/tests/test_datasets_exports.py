@@ -13,14 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from datasets_app import services
-from datasets_app.models import DatasetRun, DatasetRunResult
+from datasets_app.tests.factories import add_result, end_run, make_run
 
 pytestmark = pytest.mark.django_db
 
 
 def body(response) -> str:
     assert isinstance(response, StreamingHttpResponse)
-    return b"".join(response.streaming_content).decode()
+    return response.getvalue().decode()
 
 
 def test_items_csv(browser_client, make_dataset):
@@ -55,23 +55,14 @@ def test_unknown_export_format_is_404(browser_client, capitals):
 
 @pytest.fixture
 def finished_run(capitals):
-    run = DatasetRun.objects.create(
-        dataset=capitals, dataset_version=1, target_type="workflow", target_id="echo",
-        scorer_ids=["exact-match"], status=DatasetRun.Status.COMPLETED, total_items=2, succeeded_count=1,
-        failed_count=1,
-    )
+    run = make_run(capitals)
     start = timezone.now()
     items = list(capitals.items.order_by("created_at", "id"))
-    DatasetRunResult.objects.create(
-        run=run, item=items[0], item_version=1, input=items[0].input, output="Paris", expected_output="Paris",
-        latency=12.5, trace_id="a" * 32, started_at=start, completed_at=start,
-        scores=[{"scorerId": "exact-match", "scorerName": "exact-match", "score": 1.0, "reason": None, "error": None}],
+    add_result(run, items[0], output="Paris", latency=12.5, trace_id="a" * 32, started_at=start)
+    add_result(
+        run, items[1], error="timeout", latency=3.0, retry_count=2, score=None, started_at=start + timedelta(seconds=1)
     )
-    DatasetRunResult.objects.create(
-        run=run, item=items[1], item_version=1, input=items[1].input, output=None, expected_output="Tokyo",
-        latency=3.0, error="timeout", retry_count=2, started_at=start + timedelta(seconds=1),
-        completed_at=start + timedelta(seconds=1),
-    )
+    end_run(run)
     return run
 
 
@@ -81,7 +72,15 @@ def test_run_results_csv(browser_client, finished_run):
     assert response["Content-Disposition"].startswith('attachment; filename="Capitals-run-')
     rows = list(csv.DictReader(io.StringIO(body(response))))
     assert list(rows[0]) == [
-        "itemId", "input", "output", "expectedOutput", "error", "latency", "retryCount", "traceId", "scores",
+        "itemId",
+        "input",
+        "output",
+        "expectedOutput",
+        "error",
+        "latency",
+        "retryCount",
+        "traceId",
+        "scores",
     ]
     assert rows[0]["output"] == "Paris" and rows[0]["traceId"] == "a" * 32 and rows[0]["latency"] == "12.5"
     assert json.loads(rows[0]["scores"])[0]["score"] == 1.0

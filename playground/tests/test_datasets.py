@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from datasets_app.models import Dataset, DatasetRun
+from datasets_app.tests.factories import make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -42,10 +43,7 @@ def test_nav_links_and_post_logout(browser_client):
 
 def test_list_shows_datasets_with_counts_and_last_run(browser_client, capitals, make_dataset):
     make_dataset(name="Empty one", description="Nothing here yet")
-    DatasetRun.objects.create(
-        dataset=capitals, dataset_version=1, target_type="workflow", target_id="echo",
-        status=DatasetRun.Status.COMPLETED, total_items=3, succeeded_count=3,
-    )
+    make_run(capitals, status=DatasetRun.Status.COMPLETED)
     html = browser_client.get(reverse("datasets")).content.decode()
     assert "Capitals" in html and "Empty one" in html and "Nothing here yet" in html
     assert '<td class="num">3</td>' in html
@@ -115,7 +113,9 @@ def test_create_with_schema_that_is_not_json(browser_client):
 def test_edit_dataset(browser_client, capitals):
     url = reverse("dataset-edit", args=[capitals.id])
     assert "Capitals" in browser_client.get(url).content.decode()
-    response = browser_client.post(url, {"name": "World capitals", "description": "v2", "input_schema": "", "output_schema": ""})
+    response = browser_client.post(
+        url, {"name": "World capitals", "description": "v2", "input_schema": "", "output_schema": ""}
+    )
     assert response.status_code == 302
     capitals.refresh_from_db()
     assert capitals.name == "World capitals" and capitals.description == "v2"

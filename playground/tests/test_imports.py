@@ -61,21 +61,26 @@ def test_csv_import_maps_columns_previews_then_writes_one_version(browser_client
 def test_csv_with_one_invalid_row_lists_it_and_writes_nothing(browser_client, make_dataset):
     dataset = make_dataset(name="Typed", output_schema={"type": "string"})
     upload(browser_client, dataset, "rows.csv", "input,expected\nq1,fine\nq2,42\nq3,{broken\n")
-    response = browser_client.post(review_url(dataset), {"step": "preview", "col_0": "input", "col_1": "expectedOutput"})
+    response = browser_client.post(
+        review_url(dataset), {"step": "preview", "col_0": "input", "col_1": "expectedOutput"}
+    )
     html = response.content.decode()
     assert response.status_code == 400
     assert "Nothing was imported" in html
     assert "row 4: column expected is not valid JSON" in html
-    response = browser_client.post(
-        review_url(dataset), {"step": "import", "col_0": "input", "col_1": "expectedOutput"}
-    )
+    response = browser_client.post(review_url(dataset), {"step": "import", "col_0": "input", "col_1": "expectedOutput"})
     assert "Nothing was imported" in response.content.decode()
     assert not dataset.items.exists()
 
 
 def test_schema_violation_lists_the_row(browser_client, make_dataset):
     dataset = make_dataset(name="Typed", output_schema={"type": "string"})
-    upload(browser_client, dataset, "rows.jsonl", '{"input": "a", "expectedOutput": "ok"}\n{"input": "b", "expectedOutput": 42}\n')
+    upload(
+        browser_client,
+        dataset,
+        "rows.jsonl",
+        '{"input": "a", "expectedOutput": "ok"}\n{"input": "b", "expectedOutput": 42}\n',
+    )
     html = browser_client.get(review_url(dataset)).content.decode()
     assert "row 2: expectedOutput: 42 is not of type &#x27;string&#x27;" in html
     assert not dataset.items.exists()
@@ -85,7 +90,8 @@ def test_csv_without_input_column_is_asked_again(browser_client, make_dataset):
     dataset = make_dataset(name="Quiz")
     upload(browser_client, dataset, "quiz.csv", CSV)
     html = browser_client.post(
-        review_url(dataset), {"step": "preview", "col_0": "ignore", "col_1": "ignore", "col_2": "ignore", "col_3": "ignore"}
+        review_url(dataset),
+        {"step": "preview", "col_0": "ignore", "col_1": "ignore", "col_2": "ignore", "col_3": "ignore"},
     ).content.decode()
     assert "Map at least one column to the input." in html
     assert not dataset.items.exists()
@@ -111,7 +117,12 @@ def test_malformed_files_are_refused_with_reasons(browser_client, capitals, name
 
 
 def test_json_import_previews_then_imports(browser_client, capitals):
-    upload(browser_client, capitals, "more.json", '{"items": [{"input": {"q": "<script>x</script>"}, "expectedOutput": "y"}]}')
+    upload(
+        browser_client,
+        capitals,
+        "more.json",
+        '{"items": [{"input": {"q": "<script>x</script>"}, "expectedOutput": "y"}]}',
+    )
     preview = browser_client.get(review_url(capitals)).content.decode()
     assert "1 item ready to import" in preview and "&lt;script&gt;x&lt;/script&gt;" in preview
     browser_client.post(review_url(capitals), {"step": "import"})
@@ -140,8 +151,12 @@ def test_exported_csv_imports_back_unchanged(browser_client, capitals, make_data
     upload(browser_client, target, "capitals.csv", exported)
     mapping_page = browser_client.get(review_url(target)).content.decode()
     assert '<option value="ignore" selected>Ignore</option>' in mapping_page
-    form = {f"col_{i}": m for i, m in enumerate(importers.guess_mappings(
-        ["id", "input", "expectedOutput", "context", "version", "createdAt"]))}
+    form = {
+        f"col_{i}": m
+        for i, m in enumerate(
+            importers.guess_mappings(["id", "input", "expectedOutput", "context", "version", "createdAt"])
+        )
+    }
     browser_client.post(review_url(target), {"step": "import", **form})
     assert sorted(i.input["question"] for i in target.items.all()) == sorted(
         i.input["question"] for i in capitals.items.all()
@@ -152,14 +167,23 @@ def test_exported_csv_imports_back_unchanged(browser_client, capitals, make_data
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
-        ("nan.json", '[{"input": {"x": NaN}}, {"input": 1e999}]', [
-            "row 1: input is not valid JSON: NaN", "row 2: input is not valid JSON: Infinity",
-        ]),
+        (
+            "nan.json",
+            '[{"input": {"x": NaN}}, {"input": 1e999}]',
+            [
+                "row 1: input is not valid JSON: NaN",
+                "row 2: input is not valid JSON: Infinity",
+            ],
+        ),
         ("nan.jsonl", '{"input": 1}\n{"input": Infinity}\n', ["row 2 is not valid JSON: Infinity"]),
         ("surrogate.jsonl", '{"input": "\\ud800"}\n', ["row 1 is not valid JSON: lone surrogate \\ud800"]),
-        ("surrogate.json", '[{"input": "fine"}, {"input": "\\udfff"}]', [
-            "row 2: input is not valid JSON: lone surrogate \\udfff",
-        ]),
+        (
+            "surrogate.json",
+            '[{"input": "fine"}, {"input": "\\udfff"}]',
+            [
+                "row 2: input is not valid JSON: lone surrogate \\udfff",
+            ],
+        ),
         ("deep.json", "[" * 10_000 + "]" * 10_000, ["The file is nested deeper than 64 levels"]),
         ("deep.jsonl", '{"input": ' + "[" * 10_000 + "]" * 10_000 + "}\n", ["row 1 is nested deeper than 64 levels"]),
     ],

@@ -6,8 +6,7 @@ import pytest
 from django.urls import reverse
 
 from datasets_app import services
-
-from .run_factories import add_result, make_run
+from datasets_app.tests.factories import add_result, end_run, make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -19,14 +18,15 @@ def compare(client, dataset, *runs, **query):
 @pytest.fixture
 def two_runs(capitals):
     items = list(capitals.items.order_by("created_at", "id"))
-    baseline = make_run(capitals, status="completed")
+    baseline = make_run(capitals)
     for item, score in zip(items, [1.0, 1.0, 0.5], strict=True):
         add_result(baseline, item, output=f"A-{item.expected_output}", score=score)
+    end_run(baseline)
     services.item_create(dataset=capitals, input={"question": "Capital of Chile?"}, expected_output="Santiago")
-    capitals.refresh_from_db()
-    candidate = make_run(capitals, status="completed", total_items=4)
+    candidate = make_run(capitals)
     for item, score in zip(items, [1.0, 0.0, 1.0], strict=True):
         add_result(candidate, item, output=f"B-{item.expected_output}", score=score)
+    end_run(candidate)
     return baseline, candidate
 
 
@@ -38,7 +38,7 @@ def test_regression_is_highlighted_and_version_mismatch_warned(browser_client, c
     assert re.search(r'<tr class="regressed">\s*<td><code title="[^"]+">', html)
     assert '<tr class="improved">' in html
     assert "A-Tokyo" in html and "B-Tokyo" in html  # outputs side by side
-    assert "badge-failed\">regression" in html
+    assert 'badge-failed">regression' in html
 
 
 def test_only_regressions_filter(browser_client, capitals, two_runs):

@@ -45,13 +45,20 @@ RECORD_SWAPS = """
 
 def make_dataset(name: str, count: int, delay_ms: int):
     dataset = services.dataset_create(name=name)
-    items = [
-        {"input": {"question": question}, "expectedOutput": answer, "context": {"delayMs": delay_ms}}
+    items: list[services.NewItem] = [
+        {"input": {"question": question}, "expected_output": answer, "context": {"delayMs": delay_ms}}
         for question, answer in (KNOWN * (count // len(KNOWN) + 1))[:count]
     ]
     services.items_bulk_create(dataset=dataset, items=items)
     dataset.refresh_from_db()
     return dataset
+
+
+def run_to_the_end(dataset, target: str, worker) -> DatasetRun:
+    """Start a run of `target` ("type/id") scored by exact-match, and wait for the worker to finish it."""
+    target_type, target_id = target.split("/")
+    run = services.run_start(dataset=dataset, target_type=target_type, target_id=target_id, scorer_ids=["exact-match"])
+    return wait_for_run(run, worker)
 
 
 def test_run_started_from_the_runs_tab_fills_in_live_then_stops_polling(logged_in: Page, site, worker):
@@ -122,10 +129,7 @@ def test_run_started_from_the_runs_tab_fills_in_live_then_stops_polling(logged_i
 def test_trace_link_from_the_results_table_shows_the_span_waterfall(logged_in: Page, site, worker):
     page = logged_in
     dataset = make_dataset("Traced", 2, delay_ms=0)
-    run = services.run_start(
-        dataset=dataset, target_type="agent", target_id="keyword-agent", scorer_ids=["exact-match"]
-    )
-    run = wait_for_run(run, worker)
+    run = run_to_the_end(dataset, "agent/keyword-agent", worker)
     assert run.status == "completed"
 
     page.goto(f"{site}{run.get_absolute_url()}")
@@ -154,14 +158,8 @@ def test_trace_link_from_the_results_table_shows_the_span_waterfall(logged_in: P
 def test_compare_page_highlights_the_regressed_run(logged_in: Page, site, worker):
     page = logged_in
     dataset = make_dataset("Regression", 4, delay_ms=0)
-    good = services.run_start(
-        dataset=dataset, target_type="agent", target_id="keyword-agent", scorer_ids=["exact-match"]
-    )
-    good = wait_for_run(good, worker)
-    bad = services.run_start(
-        dataset=dataset, target_type="workflow", target_id="uppercase", scorer_ids=["exact-match"]
-    )
-    bad = wait_for_run(bad, worker)
+    good = run_to_the_end(dataset, "agent/keyword-agent", worker)
+    bad = run_to_the_end(dataset, "workflow/uppercase", worker)
     assert (good.status, bad.status) == ("completed", "completed")
 
     page.goto(f"{site}{reverse('run-compare', args=[dataset.id])}")

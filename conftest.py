@@ -1,10 +1,14 @@
-"""Shared fixtures: users, logged-in clients, dataset factories, a real worker."""
+"""Fixtures shared by every test package (`datasets_app/tests`, `playground/tests`):
+users, logged-in clients, datasets, a real worker."""
+
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
 from datasets_app import services
-from datasets_app.models import DatasetRun
+from datasets_app.models import Dataset, DatasetRun
 from datasets_app.runs.worker import Worker
 
 
@@ -13,6 +17,17 @@ def _fast_password_hashing(settings):
     """The default hasher costs about a second per user on these machines;
     tests check who may log in, not the hasher's strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(request):
+    """Tests marked `postgres` need PostgreSQL: `make test` runs them in a
+    second pass with DATABASE_URL set; on SQLite they are skipped."""
+    if request.node.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.skip("needs PostgreSQL (run with DATABASE_URL=postgres://…)")
 
 
 @pytest.fixture
@@ -34,13 +49,24 @@ def browser_client(client, user):
     return client
 
 
+def new_item(entry: dict[str, Any]) -> services.NewItem:
+    """An item written as the API and import files write it, as `services` takes it."""
+    item: services.NewItem = {"input": entry["input"]}
+    if "expectedOutput" in entry:
+        item["expected_output"] = entry["expectedOutput"]
+    if "context" in entry:
+        item["context"] = entry["context"]
+    return item
+
+
 @pytest.fixture
-def make_dataset(db):
-    def make(name="Capitals", items=None, **fields):
+def make_dataset(db) -> Callable[..., Dataset]:
+    """`make_dataset(name, items=[{"input", "expectedOutput"?, "context"?}], **fields)`."""
+
+    def make(name: str = "Capitals", items: list[dict[str, Any]] | None = None, **fields: Any) -> Dataset:
         dataset = services.dataset_create(name=name, **fields)
         if items:
-            services.items_bulk_create(dataset=dataset, items=items)
-            dataset.refresh_from_db()
+            services.items_bulk_create(dataset=dataset, items=[new_item(entry) for entry in items])
         return dataset
 
     return make
@@ -57,26 +83,12 @@ def capitals(make_dataset):
     )
 
 
-def drain_worker() -> None:
-    """Run the real worker in this process until no work is left."""
-    Worker(until_idle=True).run()
-
-
 @pytest.fixture
 def run_worker():
+    """Run the real worker in this process until no work is left; returns the run, when given."""
+
     def run(run_id=None) -> DatasetRun | None:
-        drain_worker()
+        Worker(until_idle=True).run()
         return DatasetRun.objects.get(pk=run_id) if run_id else None
 
     return run
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(request):
-    """Tests marked `postgres` need PostgreSQL: `make test` runs them in a
-    second pass with DATABASE_URL set; on SQLite they are skipped."""
-    if request.node.get_closest_marker("postgres"):
-        from django.db import connection
-
-        if connection.vendor != "postgresql":
-            pytest.skip("needs PostgreSQL (run with DATABASE_URL=postgres://…)")

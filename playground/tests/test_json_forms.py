@@ -56,8 +56,14 @@ def test_dataset_form_refuses_a_pattern_re2_cannot_run(browser_client, capitals)
 
 def admin_post(admin_client, dataset, **fields):
     data = {
-        "name": dataset.name, "description": "", "metadata": "", "input_schema": "", "output_schema": "",
-        "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0", **fields,
+        "name": dataset.name,
+        "description": "",
+        "metadata": "",
+        "input_schema": "",
+        "output_schema": "",
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+        **fields,
     }
     return admin_client.post(reverse("admin:datasets_app_dataset_change", args=[dataset.id]), data)
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from datasets_app import services
 from datasets_app.models import DatasetRun
+from datasets_app.tests.factories import add_result, end_run, make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +125,8 @@ def test_edit_in_place_swaps_row_for_form_and_back(browser_client, capitals):
     assert f'hx-post="{url}"' in form_html and "&quot;Paris&quot;" in form_html
 
     response = browser_client.post(
-        url, {"input": '{"question": "What is the capital of France?"}', "expected_output": '"Paris, France"'},
+        url,
+        {"input": '{"question": "What is the capital of France?"}', "expected_output": '"Paris, France"'},
         HTTP_HX_REQUEST="true",
     )
     row = response.content.decode()
@@ -140,7 +142,8 @@ def test_edit_in_place_swaps_row_for_form_and_back(browser_client, capitals):
 def test_edit_with_invalid_json_keeps_the_form_with_the_error(browser_client, capitals):
     item = item_of(capitals, "France")
     response = browser_client.post(
-        reverse("item-edit", args=[capitals.id, item.id]), {"input": "{", "expected_output": ""},
+        reverse("item-edit", args=[capitals.id, item.id]),
+        {"input": "{", "expected_output": ""},
         HTTP_HX_REQUEST="true",
     )
     html = response.content.decode()
@@ -193,7 +196,7 @@ def test_item_history_lists_every_version(browser_client, capitals):
     services.item_delete(item=item)
     html = browser_client.get(reverse("item-history", args=[capitals.id, item.id])).content.decode()
     assert html.count("<tr>") == 4  # header + three versions
-    assert "created" in html and "edited" in html and "badge-failed\">deleted" in html
+    assert "created" in html and "edited" in html and 'badge-failed">deleted' in html
     assert "Paris!" in html and f"?version={capitals.version}" in html
 
 
@@ -217,7 +220,8 @@ def test_bulk_copy_to_another_dataset(browser_client, capitals, make_dataset):
     target = make_dataset(name="Target")
     ids = [str(item_of(capitals, "Japan").id)]
     response = browser_client.post(
-        reverse("items-bulk", args=[capitals.id]), {"action": "copy", "item_ids": ids, "target": str(target.id)},
+        reverse("items-bulk", args=[capitals.id]),
+        {"action": "copy", "item_ids": ids, "target": str(target.id)},
         follow=True,
     )
     assert "Copied 1 items to “Target”" in response.content.decode()
@@ -238,19 +242,14 @@ def test_bulk_copy_refused_by_target_schema_writes_nothing(browser_client, capit
 
 def test_bulk_export_selected(browser_client, capitals):
     ids = [str(item_of(capitals, "Peru").id)]
-    response = browser_client.post(reverse("items-bulk", args=[capitals.id]), {"action": "export-jsonl", "item_ids": ids})
+    response = browser_client.post(
+        reverse("items-bulk", args=[capitals.id]), {"action": "export-jsonl", "item_ids": ids}
+    )
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["expectedOutput"] == "Lima"
 
 
 # ---- runs tab --------------------------------------------------------------------
-
-
-def make_run(dataset, status, **fields):
-    return DatasetRun.objects.create(
-        dataset=dataset, dataset_version=dataset.version, target_type="workflow", target_id="echo",
-        scorer_ids=["exact-match"], status=status, total_items=3, **fields,
-    )
 
 
 def test_runs_tab_has_start_form_with_targets_grouped_by_type(browser_client, capitals):
@@ -265,25 +264,29 @@ def test_runs_tab_has_start_form_with_targets_grouped_by_type(browser_client, ca
 
 
 def test_runs_table_polls_only_while_a_run_is_active(browser_client, capitals):
-    run = make_run(capitals, DatasetRun.Status.RUNNING, succeeded_count=1)
+    run = make_run(capitals)
+    first, *rest = capitals.items.all()
+    add_result(run, first)
     fragment_url = reverse("dataset-runs-table", args=[capitals.id])
     html = browser_client.get(capitals.get_absolute_url(), {"tab": "runs"}).content.decode()
     assert 'hx-trigger="every 2s"' in html and f'hx-get="{fragment_url}?runs_page=1"' in html
     assert 'class="badge badge-running"' in html and "1/3" in html
     assert reverse("run-detail", args=[capitals.id, run.id]) in html
 
-    DatasetRun.objects.filter(pk=run.pk).update(status=DatasetRun.Status.COMPLETED, succeeded_count=3)
+    for item in rest:
+        add_result(run, item)
+    end_run(run)
     fragment = browser_client.get(fragment_url, HTTP_HX_REQUEST="true").content.decode()
     assert fragment.lstrip().startswith('<div id="runs-table">')
     assert "hx-trigger" not in fragment and 'class="badge badge-completed"' in fragment and "3/3" in fragment
 
 
 def test_runs_table_shows_each_scorers_mean(browser_client, capitals):
-    make_run(
-        capitals, DatasetRun.Status.COMPLETED, succeeded_count=3,
-        score_stats={"exact-match": {"count": 3, "sum": 2.0, "errors": 0, "histogram": [1] + [0] * 8 + [2]}},
-    )
-    make_run(capitals, DatasetRun.Status.PENDING)
+    scored = make_run(capitals)
+    for item, score in zip(capitals.items.all(), [0.0, 1.0, 1.0], strict=True):
+        add_result(scored, item, score=score)
+    end_run(scored)
+    make_run(capitals, status=DatasetRun.Status.PENDING)
     html = browser_client.get(capitals.get_absolute_url(), {"tab": "runs"}).content.decode()
     assert '<code>exact-match</code> <span class="num">0.667</span>' in html
     assert '<code>exact-match</code> <span class="num">—</span>' in html
@@ -293,16 +296,32 @@ def test_run_start_form_to_run_kwargs(capitals):
     from playground.forms import RunStartForm
 
     form = RunStartForm(
-        {"target": "workflow:echo", "scorers": ["exact-match"], "version": "1", "max_concurrency": "3",
-         "item_timeout": "", "max_retries": "2", "repetitions": "1"},
+        {
+            "target": "workflow:echo",
+            "scorers": ["exact-match"],
+            "version": "1",
+            "max_concurrency": "3",
+            "item_timeout": "",
+            "max_retries": "2",
+            "repetitions": "1",
+        },
         dataset=capitals,
     )
     assert form.is_valid(), form.errors
     assert form.to_run_kwargs() == {
-        "dataset": capitals, "target_type": "workflow", "target_id": "echo", "scorer_ids": ["exact-match"],
-        "version": 1, "max_concurrency": 3, "item_timeout": None, "max_retries": 2, "repetitions": 1,
+        "dataset": capitals,
+        "target_type": "workflow",
+        "target_id": "echo",
+        "scorer_ids": ["exact-match"],
+        "version": 1,
+        "max_concurrency": 3,
+        "item_timeout": None,
+        "max_retries": 2,
+        "repetitions": 1,
     }
-    bad = RunStartForm({"target": "workflow:nope", "version": "9", "max_concurrency": "0",
-                        "max_retries": "0", "repetitions": "1"}, dataset=capitals)
+    bad = RunStartForm(
+        {"target": "workflow:nope", "version": "9", "max_concurrency": "0", "max_retries": "0", "repetitions": "1"},
+        dataset=capitals,
+    )
     assert not bad.is_valid()
     assert set(bad.errors) == {"target", "version", "max_concurrency"}

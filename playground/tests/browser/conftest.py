@@ -1,7 +1,7 @@
 """Real-browser fixtures: Debian's Chromium through Playwright, the live
 server, a logged-in page and a real `run_worker` process on the test database.
 
-Run with `python -m pytest datasets_app/tests/browser`; every test here is
+Run with `python -m pytest -m browser`; every test here is
 marked `browser` and uses a transactional database, so the live server, the
 worker process and the test itself all see committed rows.
 """
