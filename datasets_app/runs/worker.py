@@ -118,7 +118,16 @@ class Worker:
 
     def run(self) -> None:
         """Run until stopped (or, with until_idle, until no work is left)."""
-        asyncio.run(self.serve())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self.serve())
+            return
+        # Called under a running loop (a notebook, Playwright's sync API):
+        # this worker's loop gets a thread of its own.
+        thread = threading.Thread(target=asyncio.run, args=(self.serve(),), name="worker-loop")
+        thread.start()
+        thread.join()
 
     async def serve(self) -> None:
         self.wake = asyncio.Event()

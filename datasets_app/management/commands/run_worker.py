@@ -103,7 +103,7 @@ class Command(BaseCommand):
                     continue
                 # Quick deaths back off, so a broken setup does not spin.
                 quick = time.monotonic() - started[slot] < 5
-                backoff[slot] = min(RESTART_BACKOFF_MAX, backoff.get(slot, 0.5) * 2) if quick else 0.5
+                backoff[slot] = min(RESTART_BACKOFF_MAX, backoff.get(slot, 0.1) * 2) if quick else 0.1
                 logger.warning(
                     "Worker process %s exited with %s; restarting in %.1f s", process.pid, code, backoff[slot]
                 )
