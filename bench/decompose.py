@@ -201,7 +201,7 @@ per_item_us("  insert_rows(results) alone, same batches", results_only)
 per_item_us("  insert_rows(traces) alone, same batches", traces_only)
 
 print("\n-- control thread, per call")
-from datasets_app.runs.chunk import ANNOUNCE_AHEAD  # noqa: E402
+from datasets_app.runs.chunk import ANNOUNCE_AHEAD
 
 window = max(ANNOUNCE_AHEAD, 2 * 16)  # the throughput scenario's concurrency
 frontier = jobs[: min(N, window * 200)]

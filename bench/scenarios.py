@@ -32,18 +32,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
 os.environ.setdefault("PLAYGROUND_PLUGIN_MODULES", "bench.targets")
 os.environ.setdefault("PLAYGROUND_LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
-from django.db import transaction  # noqa: E402
-from django.db.models import Count, Max, Min  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from django.core.management import call_command
+from django.db import transaction
+from django.db.models import Count, Max, Min
+from django.utils import timezone
 
-from datasets_app import services  # noqa: E402
-from datasets_app.models import DatasetItem, DatasetRun, DatasetRunResult, RunChunk, TraceOutbox  # noqa: E402
-from datasets_app.runs.worker import Worker  # noqa: E402
+from datasets_app import services
+from datasets_app.models import DatasetItem, DatasetRun, DatasetRunResult, RunChunk, TraceOutbox
+from datasets_app.runs.worker import Worker
 
 PYTHON = sys.executable
 TERMINAL = {str(s) for s in DatasetRun.TERMINAL_STATUSES}

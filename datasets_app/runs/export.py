@@ -231,14 +231,14 @@ class OutboxExporter:
         if self._span_exporter is not None:
             try:
                 self._span_exporter.shutdown()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.debug("OTLP exporter shutdown failed", exc_info=True)
 
     def drain(self) -> int:
         """One batch; never raises. Returns how many traces were exported."""
         try:
             return self.drain_once().exported
-        except Exception:  # noqa: BLE001 — export must never take its caller down
+        except Exception:
             logger.exception("Trace export failed; the outbox keeps the traces for a later try")
             return 0
 
@@ -317,7 +317,7 @@ class OutboxExporter:
         for trace_id, raw in rows:
             try:
                 spans = spans_from_dicts(trace_id, json.loads(raw) if raw else [], resource=self.resource)
-            except Exception:  # noqa: BLE001 — one bad record must not block the batch
+            except Exception:
                 logger.exception("Stored trace %s cannot be converted to OTLP; keeping it in the outbox", trace_id)
                 broken.append(trace_id)
                 continue
@@ -345,7 +345,7 @@ class OutboxExporter:
             return True
         try:
             return self.span_exporter.export(spans) is SpanExportResult.SUCCESS
-        except Exception:  # noqa: BLE001 — a misbehaving exporter is a failed export
+        except Exception:
             logger.exception("OTLP export raised")
             return False
 
@@ -417,7 +417,7 @@ def run_exporter(
             try:
                 close_old_connections()
                 result = outbox.drain_once()
-            except Exception:  # noqa: BLE001 — a worker must never die because of export
+            except Exception:
                 errors += 1
                 wait = min(ERROR_WAIT_MAX_SECONDS, idle_wait * 2 ** (errors - 1))
                 logger.exception("Trace export loop failed; trying again in %.1f s", wait)
@@ -449,5 +449,5 @@ def start_exporter_thread(stop: threading.Event, *, idle_wait: float = 0.5) -> t
 def _close_connection() -> None:
     try:
         connection.close()
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.debug("Closing the exporter's database connection failed", exc_info=True)

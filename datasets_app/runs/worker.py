@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
@@ -37,7 +37,6 @@ from .item import Outcome
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 MAX_FEEDING = 2  # chunks still starting items, per worker
 MAX_HELD = 8  # chunks held at once (the rest finish their last items)
@@ -53,7 +52,7 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def _db_call(func: Callable[..., T], args: tuple, kwargs: dict) -> T:
+def _db_call[T](func: Callable[..., T], args: tuple, kwargs: dict) -> T:
     try:
         return func(*args, **kwargs)
     except (OperationalError, InterfaceError):
@@ -90,7 +89,7 @@ class Worker:
 
     # -- database access ----------------------------------------------------------------
 
-    async def db(self, func: Callable[..., T], *args: Any, control: bool = False, **kwargs: Any) -> T:
+    async def db[T](self, func: Callable[..., T], *args: Any, control: bool = False, **kwargs: Any) -> T:
         """Run ORM code on a database thread, retrying lost connections with backoff."""
         executor = self._control_thread if control else self._write_thread
         delay = 0.1
