@@ -35,26 +35,20 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import close_old_connections, connection, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Cast
 from django.utils import timezone
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from datasets_app.models import Trace, TraceOutbox
 
-logger = logging.getLogger(__name__)
+from .otlp import build_resource, spans_from_dicts
 
-SERVICE_NAME = "llm-eval-playground"
-SCOPE = InstrumentationScope(SERVICE_NAME)
+logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 512
 # A claimed row is not due again before this; it must outlast one export
@@ -71,7 +65,6 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 ERROR_WAIT_MAX_SECONDS = 30.0
 DEFAULT_EXPORT_TIMEOUT_SECONDS = 10.0
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _clock = time.monotonic  # the claim's age (a test replaces it)
 
 
@@ -92,98 +85,6 @@ def export_timeout() -> float:
 def backoff_seconds(attempts: int) -> float:
     """Delay before the next try of a trace whose export failed `attempts` times (≥ 1)."""
     return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
-
-
-class _Resource(Resource):
-    """A Resource that hashes once: the OTLP encoder hashes it for every span
-    (a JSON dump of its attributes each time, ~10 % of an export's CPU)."""
-
-    def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
-        super().__init__(attributes, schema_url)
-        self._hash = super().__hash__()
-
-    def __hash__(self) -> int:
-        return self._hash
-
-
-def build_resource() -> Resource:
-    resource = Resource.create(
-        {
-            "service.name": os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME,
-            "openinference.project.name": getattr(settings, "PLAYGROUND_OTEL_PROJECT", "playground"),
-        }
-    )
-    return _Resource(resource.attributes, resource.schema_url)
-
-
-# ---- stored dicts → OTLP ------------------------------------------------------------
-
-
-def _nanoseconds(iso: str | None) -> int | None:
-    if not iso:
-        return None
-    moment = datetime.fromisoformat(iso)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
-
-
-def _attribute(value: Any) -> Any:
-    # Stored as JSON, where OTel's sequences became lists.
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _status(span: dict) -> Status:
-    match span.get("status"):
-        case "error":
-            return Status(StatusCode.ERROR, span.get("statusMessage"))
-        case "ok":
-            return Status(StatusCode.OK)
-        case _:
-            return Status(StatusCode.UNSET)
-
-
-def _hex_id(value: str, digits: int) -> int:
-    """A trace (32) or span (16) id; checked here, because a bad one would make
-    the encoder fail the whole request, not just this trace."""
-    number = int(value, 16)
-    if len(value) != digits or not number:
-        raise ValueError(f"not a {digits}-hex-digit id: {value!r}")
-    return number
-
-
-def spans_from_dicts(trace_id: str, spans: list[dict], *, resource: Resource) -> list[ReadableSpan]:
-    """The stored spans of one trace (`tracing.span_to_dict` shape) as SDK spans.
-
-    Raises (ValueError, KeyError, TypeError, …) on a malformed record.
-    """
-    trace_int = _hex_id(trace_id, 32)
-    flags = TraceFlags(TraceFlags.SAMPLED)
-    readable = []
-    for span in spans:
-        parent_id = span.get("parentSpanId")
-        start = _nanoseconds(span.get("startTime"))
-        end = _nanoseconds(span.get("endTime"))
-        readable.append(
-            ReadableSpan(
-                name=str(span["name"]),
-                context=SpanContext(trace_int, _hex_id(span["spanId"], 16), is_remote=False, trace_flags=flags),
-                parent=(
-                    SpanContext(trace_int, _hex_id(parent_id, 16), is_remote=False, trace_flags=flags)
-                    if parent_id
-                    else None
-                ),
-                resource=resource,
-                attributes={key: _attribute(value) for key, value in (span.get("attributes") or {}).items()},
-                kind=SpanKind.INTERNAL,
-                status=_status(span),
-                start_time=start,
-                end_time=end if end is not None else start,
-                instrumentation_scope=SCOPE,
-            )
-        )
-    return readable
 
 
 # ---- the outbox ---------------------------------------------------------------------
