@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Jobs announced per frontier write: at least 2 × concurrency, growing up to
-# ANNOUNCE_MAX while items outrun the writes. Small windows count few innocents per crash.
+# Jobs announced per frontier write (at least 2 × concurrency). Small windows
+# count few innocents per crash: windows that grew to 64–512 while items
+# outran the writes let ten kill -9s fail a few innocent items.
 ANNOUNCE_AHEAD = 16
-ANNOUNCE_MAX = 512
 DRAIN_GRACE = 10.0  # seconds in-flight items get to finish when the worker shuts down
 
 
@@ -199,8 +199,6 @@ class ChunkRunner:
         starts, announcing the next window in the background ahead of need.
         An item running alone is announced exactly. False when the lease is gone."""
         if self.announcing is not None and (index > self.announced or alone or self.announcing.done()):
-            if not self.announcing.done():
-                self._grow_window()
             await asyncio.wait({self.announcing})
             self.announcing = None
         window = self.window
@@ -208,17 +206,10 @@ class ChunkRunner:
             await self._announce(index)
             self.announced = index  # the next job announces a fresh window
         elif index > self.announced:
-            self._grow_window()
             await self._announce(min(index + window, len(self.jobs)) - 1)
         elif self.announcing is None and index > self.announced - window // 2 and self.announced < len(self.jobs) - 1:
             self.announcing = asyncio.create_task(self._announce(min(self.announced + 1 + window, len(self.jobs)) - 1))
         return not self.stopped
-
-    def _grow_window(self) -> None:
-        """Items had to wait for a frontier write: announce further ahead.
-        Fast items (the only ones that outrun the writes) finish soon after a
-        takeover, so the extra innocents a crash counts rarely see a second."""
-        self.window = min(ANNOUNCE_MAX, self.window * 2)
 
     async def _announce(self, through: int) -> None:
         held = await self.worker.db(

@@ -86,12 +86,14 @@ class Claim:
     run: DatasetRun
 
 
-def claim_chunk(*, worker_id: str, run_id: Any = None) -> Claim | None:
-    """Take the oldest claimable chunk (of `run_id`, if given) under a fresh
-    lease, in one transaction with its crash accounting and the run's
-    pending → running."""
+def claim_chunk(*, worker_id: str, run_id: Any = None, takeovers_only: bool = False) -> Claim | None:
+    """Take the oldest claimable chunk (of `run_id`, if given; only one whose
+    holder went silent, with `takeovers_only`) under a fresh lease, in one
+    transaction with its crash accounting and the run's pending → running."""
     with transaction.atomic():
         candidates = claimable_chunks().order_by("id")
+        if takeovers_only:
+            candidates = candidates.filter(status=Chunk.RUNNING)
         if run_id is not None:
             candidates = candidates.filter(run_id=run_id)
         if connection.features.has_select_for_update_skip_locked:

@@ -180,8 +180,16 @@ class Worker:
             if self.stopping:
                 break
             feeding = sum(1 for r in self.runners if r.feeding)
-            if feeding < MAX_FEEDING and len(self.runners) < MAX_HELD:
-                claim = await self.db(lifecycle.claim_chunk, worker_id=self.worker_id, run_id=self.run_id, control=True)
+            if len(self.runners) < MAX_HELD:
+                # A busy worker still takes over a dead worker's chunks at once:
+                # waiting for a fresh worker's start-up would stall those items.
+                claim = await self.db(
+                    lifecycle.claim_chunk,
+                    worker_id=self.worker_id,
+                    run_id=self.run_id,
+                    takeovers_only=feeding >= MAX_FEEDING,
+                    control=True,
+                )
                 if claim is not None:
                     runner = ChunkRunner(self, claim)
                     self.runners.add(runner)
