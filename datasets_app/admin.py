@@ -20,6 +20,7 @@ from .models import (
     DatasetVersion,
     RunChunk,
     Trace,
+    TraceOutbox,
 )
 from .runs.tracing import trace_link
 
@@ -136,7 +137,15 @@ class DatasetItemVersionAdmin(ReadOnlyAdmin):
 class RunChunkInline(ReadOnlyInline):
     model = RunChunk
     ordering = ["index"]
-    fields = readonly_fields = ("index", "item_count", "status", "lease_owner", "lease_expires_at", "attempts")
+    fields = readonly_fields = (
+        "index",
+        "item_count",
+        "status",
+        "lease_owner",
+        "lease_expires_at",
+        "attempts",
+        "crash_counts",
+    )
     show_change_link = False
 
 
@@ -172,8 +181,21 @@ class DatasetRunAdmin(ReadOnlyAdmin):
 
 @admin.register(RunChunk)
 class RunChunkAdmin(ReadOnlyAdmin):
-    list_display = ["run", "index", "item_count", "status", "lease_owner", "lease_expires_at", "attempts"]
+    list_display = ["run", "index", "item_count", "status", "lease_owner", "lease_expires_at", "attempts", "crashes"]
     list_filter = ["status"]
+    search_fields = ["lease_owner"]
+
+    @admin.display(description="items that crashed a worker")
+    def crashes(self, chunk: RunChunk) -> int:
+        return len(chunk.crash_counts)
+
+
+@admin.register(TraceOutbox)
+class TraceOutboxAdmin(ReadOnlyAdmin):
+    """Traces waiting for OTLP export: attempts and the next try show a collector in trouble."""
+
+    list_display = ["trace", "attempts", "next_attempt_at", "created_at"]
+    search_fields = ["trace__trace_id"]
 
 
 @admin.register(DatasetRunResult)
