@@ -69,11 +69,18 @@ def loads_depth_checked(text: str, *, label: str) -> Any:
         raise UnsafeJSON(f"{label} is not valid JSON: {exc}") from exc
 
 
+def encode(value: Any) -> str:
+    """How JSON is stored: compact, characters kept as they are. For values that
+    passed the gate already or that the engine built (check_json is the gate).
+    Such values are trees no deeper than MAX_JSON_DEPTH, so json need not look
+    for cycles."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False)
+
+
 def _dumps_checked(value: Any, label: str, max_bytes: int | None) -> str:
     """check_json for a value known to be no deeper than MAX_JSON_DEPTH."""
     try:
-        # Cycles are too deep, so json need not look for them.
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False)
+        text = encode(value)
     except TypeError as exc:
         raise UnsafeJSON(f"{label} is not JSON-serialisable: {exc}") from exc
     except ValueError as exc:  # a non-finite float, or an int over Python's digit limit

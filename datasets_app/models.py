@@ -4,7 +4,6 @@ Writes go through `services.py` (and the run engine in `runs/`); reads use
 the QuerySet methods here. Rows carry their own invariants in `Meta`.
 """
 
-import json
 import uuid
 from datetime import timedelta
 from typing import Any, Self
@@ -16,6 +15,7 @@ from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 
+from . import jsonsafe
 from .fields import OpaqueJSONField
 
 
@@ -214,10 +214,7 @@ class DatasetItemVersion(models.Model):
 
 def searchable_text(snapshot: dict[str, Any]) -> str:
     """The text `search` matches: the same compact JSON the live items store."""
-    return "\n".join(
-        json.dumps(snapshot.get(key), ensure_ascii=False, separators=(",", ":"))
-        for key in ("input", "expectedOutput", "context")
-    )
+    return "\n".join(jsonsafe.encode(snapshot.get(key)) for key in ("input", "expectedOutput", "context"))
 
 
 class DatasetRun(models.Model):

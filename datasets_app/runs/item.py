@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ..jsonsafe import UnsafeJSON, check_json
+from ..jsonsafe import UnsafeJSON, check_json, encode
 from .errors import AttemptTimeout, error_message, is_transient
 from .isolation import pool
 from .registry import Scorer, Target, TargetOutput
@@ -44,7 +44,7 @@ def time_ordered_uuid() -> uuid.UUID:
 
 def encode_json(value: Any) -> EncodedJSON:
     """JSON text of a value that came out of storage (checked on the way in)."""
-    return EncodedJSON(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    return EncodedJSON(encode(value))
 
 
 @dataclass

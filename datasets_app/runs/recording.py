@@ -7,7 +7,6 @@ chunk writes nothing) and by the run's status (a cancel that committed first
 wins, and the run's rows and counters never change after it is terminal).
 """
 
-import json
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -17,6 +16,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..jsonsafe import encode
 from ..models import DatasetRun, DatasetRunResult, RunChunk, Trace, TraceOutbox
 from .item import Outcome
 from .lifecycle import lease_until
@@ -133,6 +133,6 @@ def _trace_row(run_id: UUID, o: Outcome) -> dict:
         "run": run_id,
         "result_id": o.result_id,
         "name": f"run item {o.job.item_id}",
-        "spans": EncodedJSON(json.dumps(o.spans, ensure_ascii=False, separators=(",", ":"), allow_nan=False)),
+        "spans": EncodedJSON(encode(o.spans)),
         "started_at": o.started_at,
     }
