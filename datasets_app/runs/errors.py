@@ -12,6 +12,15 @@ class AttemptTimeout(TransientError):
     """An attempt that overran the run's item timeout."""
 
 
+class RemoteError(Exception):
+    """An exception raised by the user's code in a sandbox, carried back by value."""
+
+    def __init__(self, type_name: str, message: str, *, transient: bool):
+        super().__init__(message)
+        self.type_name = type_name
+        self.transient = transient
+
+
 TRANSIENT_TYPES = (
     TransientError,
     TimeoutError,
@@ -25,8 +34,6 @@ TRANSIENT_TYPES = (
 
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying: timeouts, dropped connections, rate limits, 5xx."""
-    from .isolation import RemoteError
-
     if isinstance(exc, RemoteError):
         return exc.transient
     return isinstance(exc, TRANSIENT_TYPES)
@@ -39,8 +46,6 @@ PLAIN_MESSAGES = {"TransientError", "AttemptTimeout", "RuntimeError", "SandboxDi
 def error_message(exc: BaseException) -> str:
     """The text stored as the item's (or scorer's) error: the exception's
     message, prefixed with its type unless the type says nothing more."""
-    from .isolation import RemoteError
-
     if isinstance(exc, RemoteError):
         type_name = exc.type_name
     else:

@@ -24,19 +24,11 @@ from typing import Any
 from django.db import connections
 
 from . import registry
+from .errors import RemoteError, is_transient
 
 PR_SET_PDEATHSIG = 1
 MAX_IDLE = 64
 SANDBOX_NICENESS = 10  # children kept for reuse; more are stopped when they come back
-
-
-class RemoteError(Exception):
-    """An exception raised by the user's code in a sandbox, carried back by value."""
-
-    def __init__(self, type_name: str, message: str, *, transient: bool):
-        super().__init__(message)
-        self.type_name = type_name
-        self.transient = transient
 
 
 class SandboxDied(Exception):
@@ -60,8 +52,6 @@ def _lookup(kind: str, key: tuple) -> Any:
 
 def _serve(conn: Connection) -> None:
     """The child's loop: one call at a time until the parent goes away."""
-    from .errors import is_transient
-
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(signal.SIGKILL)  # a spinning call must not outlive a killed worker

@@ -25,21 +25,12 @@ from ..jsonsafe import UnsafeJSON, check_json, encode
 from .errors import AttemptTimeout, error_message, is_transient
 from .isolation import pool
 from .registry import Scorer, Target, TargetOutput
-from .rows import EncodedJSON
+from .rows import EncodedJSON, time_ordered_uuid
 from .tracing import SPAN_KIND, ItemTrace, Span, io_attributes, target_span_kind, usage_attributes
 
 logger = logging.getLogger(__name__)
 
 CANCEL_GRACE = 2.0  # seconds a timed-out async call gets to honour its cancellation
-
-
-def time_ordered_uuid() -> uuid.UUID:
-    """A UUIDv7: result rows are inserted in id order, so index pages fill
-    at the end instead of at random (Python 3.14 has uuid.uuid7)."""
-    value = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value)
 
 
 def encode_json(value: Any) -> EncodedJSON:

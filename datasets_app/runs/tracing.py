@@ -20,6 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
+from .rows import time_ordered_uuid
+
 
 def _iso(nanoseconds: int | None) -> str | None:
     if nanoseconds is None:
@@ -88,17 +90,12 @@ class Span:
         }
 
 
-def _time_ordered_trace_id() -> str:
-    """48 bits of milliseconds, then 80 random bits: unique like a random id,
-    but new traces land at the end of the trace table's index."""
-    return f"{time.time_ns() // 1_000_000:012x}{_random_id(80)}"
-
-
 class ItemTrace:
     """The spans of one item execution."""
 
     def __init__(self) -> None:
-        self.trace_id = _time_ordered_trace_id()
+        # 128 bits like any W3C trace id, time-ordered so new traces land at the end of the table's index.
+        self.trace_id = time_ordered_uuid().hex
         self._spans: list[Span] = []
 
     def start(self, name: str, *, parent: Span | None = None, attributes: dict | None = None) -> Span:

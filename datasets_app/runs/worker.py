@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import InterfaceError, OperationalError, connection
 
 from ..models import DatasetRun
 from . import export, lifecycle, recording
@@ -60,8 +60,8 @@ def _db_call[T](func: Callable[..., T], args: tuple, kwargs: dict) -> T:
         raise
 
 
-def _close_db() -> None:
-    close_old_connections()
+def _close_connection() -> None:
+    """Close the calling thread's connection (`connection` resolves per thread)."""
     connection.close()
 
 
@@ -155,7 +155,7 @@ class Worker:
             await close_clients()
             pool.close()
             for thread in (self._control_thread, self._write_thread):
-                thread.submit(_close_db).result()
+                thread.submit(_close_connection).result()
                 thread.shutdown()
 
     def stop(self) -> None:
