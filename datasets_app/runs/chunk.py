@@ -10,19 +10,18 @@ third crash is its own; at three it is failed without running again.
 
 import asyncio
 import logging
+from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from django.conf import settings
 
+from ..models import DatasetRun
 from . import lifecycle, registry
 from .isolation import pool
 from .item import ItemExecutor, Job, Outcome
 from .lifecycle import MAX_ITEM_CRASHES, Claim
 from .recording import Written
-
-if TYPE_CHECKING:
-    from .worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +32,18 @@ ANNOUNCE_AHEAD = 16
 DRAIN_GRACE = 10.0  # seconds in-flight items get to finish when the worker shuts down
 
 
+class Host(Protocol):
+    """What a chunk needs from the worker that runs it (`worker.Worker`)."""
+
+    worker_id: str
+    wake: asyncio.Event  # set when the chunk stops feeding: the worker may claim more
+    write_queue: asyncio.Queue  # (runner, outcome) pairs for the worker's writer
+
+    async def db[T](self, func: Callable[..., T], *args: Any, control: bool = False, **kwargs: Any) -> T: ...
+
+    def run_slots(self, run: DatasetRun) -> asyncio.Semaphore: ...
+
+
 class Stop(Enum):
     RUN_FINISHED = "the run is no longer running"  # cancelled, or failed elsewhere
     LEASE_LOST = "another worker took the chunk over"
@@ -40,7 +51,7 @@ class Stop(Enum):
 
 
 class ChunkRunner:
-    def __init__(self, worker: "Worker", claim: Claim):
+    def __init__(self, worker: Host, claim: Claim):
         self.worker = worker
         self.chunk = claim.chunk
         self.run = claim.run
