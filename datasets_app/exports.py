@@ -3,11 +3,18 @@
 Rows are read with `.iterator()` and written as they are read, so an export
 of any size holds one chunk of rows in memory. In CSV, JSON values are
 written as JSON text except plain strings, which are written as they are
-(so that a CSV export imports back unchanged through the CSV importer).
+(so that a CSV export imports back unchanged through the CSV importer, formula
+cells aside).
+
+CSV cells that a spreadsheet would run as a formula are neutralised (OWASP's
+CSV injection guidance): see `neutralise_formula`. A string that starts with
+one of those characters therefore exports with a leading `'`; the JSON Lines
+export writes every value exactly as stored.
 """
 
 import csv
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -38,10 +45,29 @@ class _Echo:
         return value
 
 
-def _csv_cell(value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return "" if value is None else value
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+# What a spreadsheet starts a formula (or a DDE call) with: OWASP's list.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A plain number as JSON writes one (`-1`, `-1.5`, `-2e-05`). A spreadsheet reads such a
+# cell as that number, never as a formula, so a negative number is left readable rather
+# than turned into the text `'-1.5`. OWASP says to prefix every cell that starts with `-`;
+# the exception is safe because the whole cell must match (anchored, no trailing newline
+# allowed by \Z): `-1+1`, `-1;=cmd` or `-2+3+cmd|' /C calc'!A0` are not plain numbers
+# and get the quote. `+1` gets it too (`+` is not how JSON writes a number).
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+
+
+def neutralise_formula(text: str) -> str:
+    """The cell text with a leading `'` when a spreadsheet would read it as a formula."""
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return neutralise_formula(text)
 
 
 def _csv_lines(columns: list[str], rows: Iterable[dict]) -> Iterator[str]:
