@@ -1,5 +1,10 @@
 """Django admin for every model. History (item versions, results, traces) is
-read-only: editing it would make past runs lie about what they ran."""
+read-only: editing it would make past runs lie about what they ran.
+
+Datasets and items are written through `services`, as the API and pages write
+them: the forms check what the services check (the same functions, so an
+error shows on its field), and saving calls the service, so every item change
+writes a new item version and dataset version."""
 
 from typing import Any
 
@@ -9,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from . import services
+from . import jsonsafe, services
 from .exceptions import InvalidInput, PlaygroundError
 from .models import (
     Dataset,
@@ -69,6 +74,29 @@ class DatasetAdminForm(forms.ModelForm):
         return schema
 
 
+def _changed_json(form: forms.ModelForm, fields: list[str]) -> dict[str, Any]:
+    """The fields whose value differs from the form's initial one, as stored JSON
+    compares them (key order counts, unlike Django's JSONField.has_changed)."""
+    return {
+        field: form.cleaned_data[field]
+        for field in fields
+        if field in form.cleaned_data
+        and (field not in form.initial or _stored(form.cleaned_data[field]) != _stored(form.initial[field]))
+    }
+
+
+def _stored(value: Any) -> str | None:
+    return None if value is None else jsonsafe.encode(value)
+
+
+def _adopt(obj: Any, saved: Any) -> None:
+    """Make the admin's instance the row the service saved (for its messages and redirect)."""
+    for field in type(saved)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
     form = DatasetAdminForm
@@ -79,6 +107,13 @@ class DatasetAdmin(admin.ModelAdmin):
     inlines = [DatasetVersionInline]
     date_hierarchy = "created_at"
 
+    def save_model(self, request: HttpRequest, obj: Dataset, form: forms.ModelForm, change: bool) -> None:
+        # The form's fields are the services' keywords.
+        if change:
+            services.dataset_update(dataset=obj, **form.cleaned_data)
+        else:
+            _adopt(obj, services.dataset_create(**form.cleaned_data))
+
 
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(ReadOnlyAdmin):
@@ -87,33 +122,80 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
     list_select_related = ["dataset"]
 
 
+class DatasetItemAdminForm(forms.ModelForm):
+    """An item checked as the API checks it: its JSON passes the gate (the JSON
+    form fields parse through `jsonsafe`), and its input and expected output
+    must match the dataset's schemas (`services.validate_item_against_schemas`)."""
+
+    class Meta:
+        model = DatasetItem
+        fields = ["dataset", "input", "expected_output", "context"]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        item = self.instance
+        if item.pk and item.is_deleted:
+            raise forms.ValidationError("This item was deleted; deleted items are kept as history.")
+        dataset = cleaned.get("dataset") if "dataset" in self.fields else item.dataset
+        if dataset is None or "input" not in cleaned or "expected_output" not in cleaned:
+            return cleaned  # a field error is shown already
+        try:
+            services.validate_item_against_schemas(
+                dataset=dataset, input=cleaned["input"], expected_output=cleaned["expected_output"]
+            )
+        except InvalidInput as exc:
+            # Keys are the field, then the JSON path inside it: "expected_output/answer".
+            for key, problems in exc.errors.items():
+                field, _, path = key.partition("/")
+                for problem in problems:
+                    self.add_error(
+                        field if field in self.fields else None, f"at {path}: {problem}" if path else problem
+                    )
+        return cleaned
+
+
 @admin.register(DatasetItem)
 class DatasetItemAdmin(admin.ModelAdmin):
-    """Items are edited through the playground or API so that every change
-    writes a version; here they can be read and (soft-)deleted."""
+    """Items are added and changed through the services, so that every change
+    writes an item version and a dataset version; deleting is the action below
+    (a tombstone and a new version), and a deleted item is read-only."""
 
+    form = DatasetItemAdminForm
     list_display = ["id", "dataset", "version", "is_deleted", "updated_at"]
     list_filter = ["is_deleted", "dataset"]
     list_select_related = ["dataset"]
     search_fields = ["input", "expected_output"]
-    readonly_fields = [
-        "id",
-        "dataset",
-        "version",
-        "input",
-        "expected_output",
-        "context",
-        "is_deleted",
-        "created_at",
-        "updated_at",
-    ]
+    autocomplete_fields = ["dataset"]
+    JSON_FIELDS = ["input", "expected_output", "context"]
+    ALL_FIELDS = ("id", "dataset", "version", *JSON_FIELDS, "is_deleted", "created_at", "updated_at")
     actions = ["delete_with_version"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def get_fields(self, request: HttpRequest, obj: DatasetItem | None = None) -> tuple[str, ...]:
+        return ("dataset", *self.JSON_FIELDS) if obj is None else self.ALL_FIELDS
+
+    def get_readonly_fields(self, request: HttpRequest, obj: DatasetItem | None = None) -> list[str]:
+        if obj is None:
+            return []
+        readonly = ["id", "dataset", "version", "is_deleted", "created_at", "updated_at"]
+        return readonly + self.JSON_FIELDS if obj.is_deleted else readonly
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a hard delete would erase history; use the action below
+
+    def save_model(self, request: HttpRequest, obj: DatasetItem, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            changed = _changed_json(form, self.JSON_FIELDS)
+            if changed:
+                _adopt(obj, services.item_update(item=obj, **changed))
+            return
+        saved = services.item_create(
+            dataset=form.cleaned_data["dataset"],
+            input=form.cleaned_data["input"],
+            expected_output=form.cleaned_data["expected_output"],
+            context=form.cleaned_data["context"],
+        )
+        _adopt(obj, saved)
 
     @admin.action(description="Delete selected items (writes a new dataset version)")
     def delete_with_version(self, request: HttpRequest, queryset: QuerySet[DatasetItem]) -> None:

@@ -1,10 +1,14 @@
-"""Django admin: every model is listed, searchable and opens; history is read-only."""
+"""Django admin: every model is listed, searchable and opens; history is read-only;
+datasets and items are validated as the API validates them and saved through the services."""
+
+from html.parser import HTMLParser
 
 import pytest
 from django.apps import apps
 from django.urls import reverse
 
-from datasets_app.models import DatasetItem, DatasetRun, DatasetRunResult, TraceOutbox
+from datasets_app import services
+from datasets_app.models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetRunResult, TraceOutbox
 from datasets_app.tests.factories import add_result, end_run, make_run
 
 pytestmark = pytest.mark.django_db
@@ -62,3 +66,184 @@ def test_deleting_items_from_admin_writes_a_new_dataset_version(admin_client_wit
     capitals.refresh_from_db()
     item.refresh_from_db()
     assert item.is_deleted and capitals.version == 2 and capitals.item_count == 2
+
+
+# ---- writes: validated as the API validates, saved through the services ----------------------
+
+
+class _Fields(HTMLParser):
+    """The values a browser would post back from an admin form, as rendered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[str, str] = {}
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "checkbox", "button"):
+            self.data[name] = attrs.get("value") or ""
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.data[name] = ""
+        elif tag == "select" and name:
+            self._select = name
+            self.data.setdefault(name, "")
+        elif tag == "option" and self._select and "selected" in attrs:
+            self.data[self._select] = attrs.get("value") or ""
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.data[self._textarea] += data
+
+    def handle_endtag(self, tag):
+        if tag == "textarea":
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+
+def post_form(client, url: str, **fields):
+    """GET the admin form, change `fields`, POST it back (management forms included)."""
+    parser = _Fields()
+    parser.feed(client.get(url).content.decode())
+    data = {name: value for name, value in parser.data.items() if not name.startswith("_")}
+    data.pop("csrfmiddlewaretoken", None)
+    return client.post(url, {**data, **fields, "_save": "Save"})
+
+
+def field_errors(response, field: str) -> list[str]:
+    assert response.status_code == 200, "the form was not shown again"
+    return list(response.context["adminform"].form.errors.get(field, []))
+
+
+QUESTION_SCHEMA = {
+    "type": "object",
+    "required": ["question"],
+    "properties": {"question": {"type": "string"}},
+}
+
+
+@pytest.fixture
+def questions(make_dataset):
+    return make_dataset(
+        name="Questions",
+        input_schema=QUESTION_SCHEMA,
+        output_schema={"type": "string"},
+        items=[{"input": {"question": "What is the capital of France?"}, "expectedOutput": "Paris"}],
+    )
+
+
+@pytest.mark.parametrize(
+    ("schema", "says"),
+    [
+        ('{"type": 5}', "5 is not valid under any of the given schemas"),
+        ('{"type": "string", "pattern": "(a)\\\\1"}', "pattern"),  # a backreference: not RE2
+    ],
+)
+def test_an_invalid_schema_is_refused_on_its_field_and_nothing_is_stored(admin_client, schema, says):
+    response = post_form(admin_client, reverse("admin:datasets_app_dataset_add"), name="Bad", input_schema=schema)
+    assert any(says in error for error in field_errors(response, "input_schema"))
+    assert not Dataset.objects.filter(name="Bad").exists()
+
+
+def test_an_invalid_schema_is_refused_when_a_dataset_is_changed(admin_client, questions):
+    url = reverse("admin:datasets_app_dataset_change", args=[questions.pk])
+    response = post_form(admin_client, url, output_schema='{"type": 5}')
+    assert field_errors(response, "output_schema")
+    questions.refresh_from_db()
+    assert questions.output_schema == {"type": "string"}
+
+
+def test_a_dataset_added_in_admin_is_created_by_the_service(admin_client):
+    response = post_form(
+        admin_client, reverse("admin:datasets_app_dataset_add"), name="  Spaced  ", input_schema='{"type": "object"}'
+    )
+    assert response.status_code == 302
+    dataset = Dataset.objects.get(name="Spaced")
+    assert dataset.input_schema == {"type": "object"} and dataset.version == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("input", '{"question": 5}', "at question: 5 is not of type 'string'"),
+        ("input", '{"asked": "?"}', "'question' is a required property"),
+        ("expected_output", '["Paris"]', "is not of type 'string'"),
+        ("input", '{"question": NaN}', "NaN"),  # the JSON gate
+        ("context", '"\\ud800"', "lone surrogate"),
+        ("input", "[" * 65 + "]" * 65, "nested deeper than 64 levels"),
+    ],
+)
+def test_an_item_the_api_would_refuse_is_refused_and_nothing_is_stored(
+    admin_client, api, questions, field, value, says
+):
+    fields = {
+        "dataset": str(questions.pk),
+        "input": '{"question": "Capital of Chile?"}',
+        "expected_output": '"Santiago"',
+    }
+    response = post_form(admin_client, reverse("admin:datasets_app_datasetitem_add"), **{**fields, field: value})
+    assert any(says in error for error in field_errors(response, field)), field_errors(response, field)
+    questions.refresh_from_db()
+    assert questions.item_count == 1 and questions.version == 1
+    assert DatasetItemVersion.objects.filter(dataset=questions).count() == 1
+    # The API still adds items to the dataset afterwards.
+    added = api.post(
+        f"/api/datasets/{questions.pk}/items",
+        {"input": {"question": "Capital of Chile?"}, "expectedOutput": "Santiago"},
+        format="json",
+    )
+    assert added.status_code == 201, added.content
+    questions.refresh_from_db()
+    assert questions.item_count == 2 and questions.version == 2
+
+
+def test_an_item_added_in_admin_is_versioned_by_the_service(admin_client, questions):
+    response = post_form(
+        admin_client,
+        reverse("admin:datasets_app_datasetitem_add"),
+        dataset=str(questions.pk),
+        input='{"question": "Capital of Chile?", "asked": "today"}',
+        expected_output='"Santiago"',
+    )
+    assert response.status_code == 302
+    item = DatasetItem.objects.get(dataset=questions, expected_output="Santiago")
+    assert list(item.input) == ["question", "asked"]  # key order kept
+    questions.refresh_from_db()
+    assert questions.item_count == 2 and questions.version == 2
+    [version] = DatasetItemVersion.objects.filter(item=item)
+    assert version.dataset_version == 2 and version.version_number == 1
+
+
+def test_an_item_changed_in_admin_gets_a_new_version_and_a_bad_change_is_refused(admin_client, questions):
+    item = questions.items.get()
+    url = reverse("admin:datasets_app_datasetitem_change", args=[item.pk])
+    refused = post_form(admin_client, url, input='{"question": ["not", "a", "string"]}')
+    assert field_errors(refused, "input")
+    assert post_form(admin_client, url).status_code == 302  # saved unchanged: no new version
+    item.refresh_from_db()
+    assert item.version == 1 and item.input == {"question": "What is the capital of France?"}
+
+    assert post_form(admin_client, url, input='{"question": "Capital of France?"}').status_code == 302
+    item.refresh_from_db()
+    questions.refresh_from_db()
+    assert item.version == 2 and item.input == {"question": "Capital of France?"} and questions.version == 2
+    assert list(
+        DatasetItemVersion.objects.filter(item=item)
+        .order_by("version_number")
+        .values_list("version_number", "dataset_version", "valid_until")
+    ) == [(1, 1, 2), (2, 2, None)]
+
+
+def test_a_deleted_item_cannot_be_changed(admin_client, questions):
+    item = questions.items.get()
+    services.item_delete(item=item)
+    url = reverse("admin:datasets_app_datasetitem_change", args=[item.pk])
+    response = admin_client.post(url, {"_save": "Save"})
+    assert response.status_code == 200
+    assert "This item was deleted" in str(response.context["adminform"].form.non_field_errors())
+    item.refresh_from_db()
+    assert item.version == 2 and item.is_deleted
