@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from datasets_app import services
-from datasets_app.models import Dataset, DatasetRun
+from datasets_app import projects, services
+from datasets_app.models import Dataset, DatasetRun, Project
 from datasets_app.runs.worker import Worker
 
 
@@ -60,10 +60,18 @@ def new_item(entry: dict[str, Any]) -> services.NewItem:
 
 
 @pytest.fixture
-def make_dataset(db) -> Callable[..., Dataset]:
-    """`make_dataset(name, items=[{"input", "expectedOutput"?, "context"?}], **fields)`."""
+def project(user) -> Project:
+    """Alice's personal project: where `make_dataset` puts datasets unless told otherwise."""
+    return projects.personal_project(user)
+
+
+@pytest.fixture
+def make_dataset(db, request) -> Callable[..., Dataset]:
+    """`make_dataset(name, items=[{"input", "expectedOutput"?, "context"?}], project=…, **fields)`
+    (by default in alice's personal project)."""
 
     def make(name: str = "Capitals", items: list[dict[str, Any]] | None = None, **fields: Any) -> Dataset:
+        fields.setdefault("project", request.getfixturevalue("project"))
         dataset = services.dataset_create(name=name, **fields)
         if items:
             services.items_bulk_create(dataset=dataset, items=[new_item(entry) for entry in items])

@@ -10,7 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -23,6 +23,8 @@ from .models import (
     DatasetRun,
     DatasetRunResult,
     DatasetVersion,
+    Project,
+    ProjectMembership,
     RunChunk,
     Trace,
     TraceOutbox,
@@ -97,15 +99,73 @@ def _adopt(obj: Any, saved: Any) -> None:
     obj._state.db = saved._state.db
 
 
+class MembershipInline(admin.TabularInline):
+    model = ProjectMembership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    """Staff see and manage every project here (the pages and API show members their own)."""
+
+    list_display = ["name", "personal_for", "member_count", "dataset_count", "created_at"]
+    search_fields = ["name", "personal_for__username", "memberships__user__username"]
+    readonly_fields = ["id", "created_at"]
+    fields = ["id", "name", "personal_for", "created_at"]
+    autocomplete_fields = ["personal_for"]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                members_total=Count("memberships", distinct=True), datasets_total=Count("datasets", distinct=True)
+            )
+        )
+
+    @admin.display(description="members", ordering="members_total")
+    def member_count(self, project: Any) -> int:
+        return project.members_total
+
+    @admin.display(description="datasets", ordering="datasets_total")
+    def dataset_count(self, project: Any) -> int:
+        return project.datasets_total
+
+
+@admin.register(ProjectMembership)
+class ProjectMembershipAdmin(admin.ModelAdmin):
+    list_display = ["project", "user", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["project__name", "user__username"]
+    autocomplete_fields = ["project", "user"]
+
+
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
     form = DatasetAdminForm
-    list_display = ["name", "item_count", "version", "created_at", "updated_at"]
-    search_fields = ["name", "description"]
+    list_display = ["name", "project", "item_count", "version", "created_at", "updated_at"]
+    list_filter = ["project"]
+    search_fields = ["name", "description", "project__name"]
     readonly_fields = ["id", "version", "item_count", "created_at", "updated_at"]
-    fields = ["id", "name", "description", "metadata", "input_schema", "output_schema", *readonly_fields[1:]]
+    fields = [
+        "id",
+        "project",
+        "name",
+        "description",
+        "metadata",
+        "input_schema",
+        "output_schema",
+        *readonly_fields[1:],
+    ]
+    autocomplete_fields = ["project"]
     inlines = [DatasetVersionInline]
     date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Dataset | None = None) -> list[str]:
+        # A dataset stays in the project it was made in (its runs' access follows it).
+        return [*self.readonly_fields, "project"] if obj else list(self.readonly_fields)
 
     def save_model(self, request: HttpRequest, obj: Dataset, form: forms.ModelForm, change: bool) -> None:
         # The form's fields are the services' keywords.

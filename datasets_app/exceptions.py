@@ -1,5 +1,7 @@
 """Errors raised by services; the API and pages translate them to HTTP."""
 
+from django.http import Http404
+
 
 class PlaygroundError(Exception):
     status_code = 400
@@ -18,3 +20,10 @@ class StateConflict(PlaygroundError):
     """The object is in a state that forbids the action: HTTP 409."""
 
     status_code = 409
+
+
+class NotFound(PlaygroundError, Http404):
+    """The object went away while the change was being made (a concurrent
+    delete): HTTP 404, in the API and in pages alike."""
+
+    status_code = 404

@@ -19,7 +19,81 @@ from . import jsonsafe
 from .fields import OpaqueJSONField
 
 
+class ProjectRole(models.TextChoices):
+    """What a member may do in a project; each role includes the ones before it."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    OWNER = "owner"
+
+    @property
+    def rank(self) -> int:
+        return list(ProjectRole).index(self)
+
+    def allows(self, needed: "ProjectRole") -> bool:
+        return self.rank >= needed.rank
+
+
+class ProjectQuerySet(models.QuerySet["Project"]):
+    def of_member(self, user: Any) -> Self:
+        """The projects `user` is a member of, each annotated with the user's `role`."""
+        membership = ProjectMembership.objects.filter(project=OuterRef("pk"), user=user)
+        return self.filter(memberships__user=user).annotate(role=Subquery(membership.values("role")[:1]))
+
+
+class Project(models.Model):
+    """Who may see what: every dataset (and so its runs, results and traces) belongs to one."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255)
+    # The project each user gets on sign-up (datasets created without a project land here).
+    personal_for = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="personal_project"
+    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(name=""), name="project_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectMembership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=ProjectRole.choices, default=ProjectRole.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_once_per_user"),
+            models.CheckConstraint(condition=Q(role__in=ProjectRole.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
 class DatasetQuerySet(models.QuerySet["Dataset"]):
+    def visible_to(self, user: Any) -> Self:
+        """Datasets of the projects `user` is a member of."""
+        return self.filter(project__memberships__user=user)
+
+    def editable_by(self, user: Any) -> Self:
+        """Datasets of the projects where `user` is an editor or owner."""
+        return self.filter(
+            project__memberships__user=user,
+            project__memberships__role__in=[ProjectRole.EDITOR, ProjectRole.OWNER],
+        )
+
     def search(self, text: str) -> Self:
         """Match the text in the dataset's name or description."""
         if not text:
@@ -37,6 +111,7 @@ class DatasetQuerySet(models.QuerySet["Dataset"]):
 
 class Dataset(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True, default="")
     metadata = OpaqueJSONField(null=True, blank=True)
@@ -53,7 +128,10 @@ class Dataset(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["-created_at", "-id"], name="dataset_created_idx")]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="dataset_created_idx"),
+            models.Index(fields=["project", "-created_at", "-id"], name="dataset_project_idx"),
+        ]
         constraints = [
             models.CheckConstraint(condition=~Q(name=""), name="dataset_name_not_empty"),
         ]

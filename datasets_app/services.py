@@ -17,8 +17,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import schemas
-from .exceptions import InvalidInput, StateConflict
-from .models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetVersion, RunChunk
+from .exceptions import InvalidInput, NotFound, StateConflict
+from .models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetVersion, Project, RunChunk
 from .runs import lifecycle, registry
 
 # "Leave this field as it is" in the update services (None is a value there).
@@ -91,6 +91,7 @@ def _clean_name(name: str) -> str:
 
 def dataset_create(
     *,
+    project: Project,
     name: str,
     description: str | None = "",
     metadata: Any = None,
@@ -101,6 +102,7 @@ def dataset_create(
     check_json_schema(input_schema, field="input_schema")
     check_json_schema(output_schema, field="output_schema")
     return Dataset.objects.create(
+        project=project,
         name=name,
         description=description or "",
         metadata=metadata,
@@ -131,17 +133,28 @@ def dataset_update(
     if output_schema is not UNSET:
         check_json_schema(output_schema, field="output_schema")
         dataset.output_schema = output_schema
-    dataset.save()
+    with transaction.atomic():
+        _lock_dataset(dataset)  # a dataset deleted meanwhile is not written back
+        dataset.save()
     return dataset
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
-    dataset.delete()
+    """Delete the dataset with its items, runs and results.
+
+    The dataset row is locked first, as every item write does, so a delete
+    and concurrent item writes queue instead of deadlocking; the writes that
+    come after it find the dataset gone (404).
+    """
+    with transaction.atomic():
+        _lock_dataset(dataset)
+        dataset.delete()
 
 
 def dataset_duplicate(*, dataset: Dataset, name: str | None = None) -> Dataset:
     """A new dataset (version 1) holding copies of the live items."""
     copy = dataset_create(
+        project=dataset.project,
         name=name or f"{dataset.name} (copy)",
         description=dataset.description,
         metadata=dataset.metadata,
@@ -162,9 +175,18 @@ def new_item_like(item: DatasetItem) -> NewItem:
     return {"input": item.input, "expected_output": item.expected_output, "context": item.context}
 
 
+def _lock_dataset(dataset: Dataset) -> Dataset:
+    """Lock the dataset row (inside atomic). Every write to a dataset's items takes
+    this lock before any item lock: one lock order, no deadlocks."""
+    locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+    if locked is None:
+        raise NotFound("The dataset was deleted")
+    return locked
+
+
 def _next_dataset_version(dataset: Dataset) -> int:
     """Lock the dataset row and move it to its next version (call inside atomic)."""
-    locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    locked = _lock_dataset(dataset)
     locked.version += 1
     Dataset.objects.filter(pk=dataset.pk).update(version=locked.version, updated_at=timezone.now())
     DatasetVersion.objects.create(dataset_id=dataset.pk, version=locked.version)
@@ -236,9 +258,12 @@ def item_update(
 ) -> DatasetItem:
     """Change the given fields as a new item version and dataset version; returns the item as saved."""
     with transaction.atomic():
+        _lock_dataset(item.dataset)
         # The row as it is now, locked: a delete or update that committed since
         # `item` was read is seen here rather than written over.
-        current = DatasetItem.objects.select_for_update().get(pk=item.pk)
+        current = DatasetItem.objects.select_for_update().filter(pk=item.pk).first()
+        if current is None:
+            raise NotFound("The item was deleted")
         if current.is_deleted:
             raise StateConflict("This item was deleted")
         if input is not UNSET:
@@ -265,6 +290,7 @@ def item_delete(*, item: DatasetItem) -> None:
 def items_bulk_delete(*, dataset: Dataset, item_ids: Iterable[UUID | str]) -> int:
     """Tombstone the given live items as one dataset version; returns how many."""
     with transaction.atomic():
+        _lock_dataset(dataset)
         items = list(dataset.items.live().filter(pk__in=list(item_ids)).select_for_update())
         if not items:
             return 0
@@ -325,6 +351,7 @@ def run_start(
         raise InvalidInput(f"Cannot start the run: {next(iter(errors.values()))[0]}", errors)
 
     with transaction.atomic():
+        _lock_dataset(dataset)
         run = DatasetRun.objects.create(
             dataset=dataset,
             dataset_version=version,

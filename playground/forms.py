@@ -160,10 +160,10 @@ class CsvMappingForm(forms.Form):
 class CopyItemsForm(forms.Form):
     target = forms.ModelChoiceField(queryset=Dataset.objects.none(), label="Copy to", empty_label="Choose a dataset")
 
-    def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, dataset: Dataset, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         target = cast(forms.ModelChoiceField, self.fields["target"])
-        target.queryset = Dataset.objects.exclude(pk=dataset.pk).order_by("name")
+        target.queryset = Dataset.objects.editable_by(user).exclude(pk=dataset.pk).order_by("name")
 
 
 class RunStartForm(forms.Form):

@@ -6,4 +6,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("playground.urls_datasets")),
     path("", include("playground.urls_runs")),
+    path("", include("playground.urls_projects")),
 ]

@@ -13,15 +13,43 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from datasets_app.comparison import HIGHER_IS_BETTER, LOWER_IS_BETTER
-from datasets_app.models import DatasetRun
+from datasets_app.models import DatasetRun, ProjectRole
 
 from .pagination import PaginationSerializer
+
+# ---- projects ------------------------------------------------------------------
+
+
+class ProjectSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    role = serializers.ChoiceField(choices=ProjectRole.choices, read_only=True, help_text="The caller's role")
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+
+class ProjectWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+
+
+class MemberSerializer(serializers.Serializer):
+    username = serializers.CharField(source="user.username", max_length=150)
+    role = serializers.ChoiceField(choices=ProjectRole.choices)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        value = super().to_internal_value(data)
+        return {"username": value["user"]["username"], "role": value["role"]}
+
+
+class MemberListSerializer(serializers.Serializer):
+    members = MemberSerializer(many=True, read_only=True)
+
 
 # ---- datasets ------------------------------------------------------------------
 
 
 class DatasetSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
+    projectId = serializers.UUIDField(source="project_id", read_only=True)
     name = serializers.CharField(read_only=True)
     description = serializers.CharField(read_only=True)
     metadata = serializers.JSONField(read_only=True, allow_null=True)
@@ -39,6 +67,16 @@ class DatasetWriteSerializer(serializers.Serializer):
     metadata = serializers.JSONField(required=False, allow_null=True)
     inputSchema = serializers.JSONField(source="input_schema", required=False, allow_null=True)
     outputSchema = serializers.JSONField(source="output_schema", required=False, allow_null=True)
+
+
+class DatasetCreateSerializer(DatasetWriteSerializer):
+    projectId = serializers.UUIDField(
+        source="project_id", required=False, allow_null=True, help_text="Default: the caller's personal project"
+    )
+
+
+class DatasetListQuerySerializer(serializers.Serializer):
+    projectId = serializers.UUIDField(source="project_id", required=False)
 
 
 class DatasetVersionSerializer(serializers.Serializer):

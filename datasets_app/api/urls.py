@@ -19,6 +19,10 @@ def api_path(route: str, view_class: type[APIView], name: str) -> URLPattern:
 
 
 urlpatterns = [
+    api_path("projects", views.ProjectListView, "api-projects"),
+    api_path("projects/<uuid:projectId>", views.ProjectDetailView, "api-project"),
+    api_path("projects/<uuid:projectId>/members", views.ProjectMemberListView, "api-project-members"),
+    api_path("projects/<uuid:projectId>/members/<str:username>", views.ProjectMemberView, "api-project-member"),
     api_path("datasets", views.DatasetListView, "api-datasets"),
     api_path("datasets/<uuid:datasetId>", views.DatasetDetailView, "api-dataset"),
     api_path("datasets/<uuid:datasetId>/versions", views.DatasetVersionListView, "api-dataset-versions"),

@@ -15,18 +15,28 @@ from rest_framework import serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from datasets_app import comparison, services
-from datasets_app.models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetRunResult, Trace
+from datasets_app import access, comparison, projects, services
+from datasets_app.models import (
+    Dataset,
+    DatasetItem,
+    DatasetItemVersion,
+    DatasetRun,
+    DatasetRunResult,
+    Project,
+    ProjectMembership,
+    ProjectRole,
+)
 from datasets_app.runs import registry
 
 from . import serializers as s
 from .pagination import MAX_PER_PAGE, PagePagination, PageQuerySerializer, envelope_serializer
 from .parsers import LimitedJSONParser
+from .throttles import with_run_start_budget
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -52,6 +62,14 @@ class TokenChallenge:
 class ApiView(TokenChallenge, APIView):
     parser_classes = [LimitedJSONParser]
 
+    def scoped_dataset(self, dataset_id: UUID, *, needs: ProjectRole | None = None) -> Dataset:
+        """The dataset, if the caller's role in its project allows the request:
+        reads need a viewer, writes an editor (404 outside the caller's projects, 403
+        for too low a role)."""
+        if needs is None:
+            needs = access.VIEWER if self.request.method in SAFE_METHODS else access.EDITOR
+        return access.dataset_for(self.request.user, dataset_id, needs=needs)
+
 
 class SchemaView(TokenChallenge, SpectacularAPIView):
     """The OpenAPI document, for signed-in callers."""
@@ -75,10 +93,6 @@ class ListApiView(ApiView, GenericAPIView):
         return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
 
-def get_dataset(dataset_id: UUID) -> Dataset:
-    return get_object_or_404(Dataset, pk=dataset_id)
-
-
 def get_run(dataset: Dataset, run_id: UUID) -> DatasetRun:
     return get_object_or_404(DatasetRun, dataset=dataset, pk=run_id)
 
@@ -94,7 +108,7 @@ def validated(serializer_class: type[serializers.Serializer], data: Any, **kwarg
     return serializer.validated_data
 
 
-TAG_DATASETS, TAG_ITEMS, TAG_RUNS, TAG_CATALOGUE = "datasets", "items", "runs", "catalogue"
+TAG_PROJECTS, TAG_DATASETS, TAG_ITEMS, TAG_RUNS, TAG_CATALOGUE = "projects", "datasets", "items", "runs", "catalogue"
 
 
 # ---- datasets ------------------------------------------------------------------
@@ -103,32 +117,45 @@ TAG_DATASETS, TAG_ITEMS, TAG_RUNS, TAG_CATALOGUE = "datasets", "items", "runs", 
 class DatasetListView(ListApiView):
     list_key = "datasets"
     serializer_class = s.DatasetSerializer
-    queryset = Dataset.objects.all()
+
+    def get_queryset(self) -> QuerySet[Any]:
+        datasets = Dataset.objects.visible_to(self.request.user)
+        return datasets.filter(project_id=self.project_id) if self.project_id else datasets
 
     @extend_schema(
         tags=[TAG_DATASETS],
         operation_id="listDatasets",
-        parameters=[PageQuerySerializer],
+        description="The datasets of the caller's projects (of one project with `projectId`), newest first.",
+        parameters=[PageQuerySerializer, s.DatasetListQuerySerializer],
         responses={200: envelope_serializer("datasets", s.DatasetSerializer), **errors(400)},
     )
     def get(self, request: Request) -> Response:
+        self.project_id = validated(s.DatasetListQuerySerializer, request.query_params).get("project_id")
         return self.list()
 
     @extend_schema(
         tags=[TAG_DATASETS],
         operation_id="createDataset",
-        request=s.DatasetWriteSerializer,
-        responses={201: s.DatasetSerializer, **errors(400, 413)},
+        description="In the project `projectId` (the caller needs to be an editor there), by default the caller's personal project.",
+        request=s.DatasetCreateSerializer,
+        responses={201: s.DatasetSerializer, **errors(400, 403, 404, 413)},
     )
     def post(self, request: Request) -> Response:
-        dataset = services.dataset_create(**validated(s.DatasetWriteSerializer, request.data))
+        body = validated(s.DatasetCreateSerializer, request.data)
+        project_id = body.pop("project_id", None)
+        project = (
+            access.project_for(request.user, project_id, needs=access.EDITOR)
+            if project_id
+            else projects.personal_project(request.user)
+        )
+        dataset = services.dataset_create(project=project, **body)
         return Response(s.DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
 class DatasetDetailView(ApiView):
     @extend_schema(tags=[TAG_DATASETS], operation_id="getDataset", responses={200: s.DatasetSerializer, **errors(404)})
     def get(self, request: Request, datasetId: UUID) -> Response:
-        return Response(s.DatasetSerializer(get_dataset(datasetId)).data)
+        return Response(s.DatasetSerializer(self.scoped_dataset(datasetId)).data)
 
     @extend_schema(
         tags=[TAG_DATASETS],
@@ -137,7 +164,7 @@ class DatasetDetailView(ApiView):
         responses={200: s.DatasetSerializer, **errors(400, 404, 413)},
     )
     def patch(self, request: Request, datasetId: UUID) -> Response:
-        dataset = get_dataset(datasetId)
+        dataset = self.scoped_dataset(datasetId)
         dataset = services.dataset_update(
             dataset=dataset, **validated(s.DatasetWriteSerializer, request.data, partial=True)
         )
@@ -147,7 +174,7 @@ class DatasetDetailView(ApiView):
         tags=[TAG_DATASETS], operation_id="deleteDataset", responses={200: s.SuccessSerializer, **errors(404)}
     )
     def delete(self, request: Request, datasetId: UUID) -> Response:
-        services.dataset_delete(dataset=get_dataset(datasetId))
+        services.dataset_delete(dataset=self.scoped_dataset(datasetId))
         return Response({"success": True})
 
 
@@ -168,7 +195,7 @@ class DatasetVersionListView(ListApiView):
         responses={200: envelope_serializer("versions", s.DatasetVersionSerializer), **errors(400, 404)},
     )
     def get(self, request: Request, datasetId: UUID) -> Response:
-        self.dataset = get_dataset(datasetId)
+        self.dataset = self.scoped_dataset(datasetId)
         return self.list()
 
 
@@ -200,7 +227,7 @@ class ItemListView(ListApiView):
         responses={200: envelope_serializer("items", s.ItemSerializer), **errors(400, 404)},
     )
     def get(self, request: Request, datasetId: UUID) -> Response:
-        self.dataset = get_dataset(datasetId)
+        self.dataset = self.scoped_dataset(datasetId)
         query = validated(s.ItemListQuerySerializer, request.query_params)
         self.search, self.version = query.get("search", ""), query.get("version")
         if self.version is not None and self.version > self.dataset.version:
@@ -214,7 +241,7 @@ class ItemListView(ListApiView):
         responses={201: s.ItemSerializer, **errors(400, 404, 413)},
     )
     def post(self, request: Request, datasetId: UUID) -> Response:
-        dataset = get_dataset(datasetId)
+        dataset = self.scoped_dataset(datasetId)
         item = services.item_create(dataset=dataset, **validated(s.ItemWriteSerializer, request.data))
         return Response(s.ItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
@@ -228,7 +255,7 @@ class ItemBulkView(ApiView):
         responses={201: s.BulkItemsSerializer, **errors(400, 404, 413)},
     )
     def post(self, request: Request, datasetId: UUID) -> Response:
-        dataset = get_dataset(datasetId)
+        dataset = self.scoped_dataset(datasetId)
         body = validated(s.BulkItemsWriteSerializer, request.data)
         created = services.items_bulk_create(dataset=dataset, items=body["items"])
         return Response(
@@ -242,7 +269,7 @@ class ItemBulkView(ApiView):
         responses={200: s.BulkDeleteResultSerializer, **errors(400, 404, 413)},
     )
     def delete(self, request: Request, datasetId: UUID) -> Response:
-        dataset = get_dataset(datasetId)
+        dataset = self.scoped_dataset(datasetId)
         deleted = services.items_bulk_delete(dataset=dataset, **validated(s.BulkDeleteSerializer, request.data))
         return Response({"success": True, "deletedCount": deleted})
 
@@ -250,7 +277,7 @@ class ItemBulkView(ApiView):
 class ItemDetailView(ApiView):
     @extend_schema(tags=[TAG_ITEMS], operation_id="getItem", responses={200: s.ItemSerializer, **errors(404)})
     def get(self, request: Request, datasetId: UUID, itemId: UUID) -> Response:
-        return Response(s.ItemSerializer(get_live_item(get_dataset(datasetId), itemId)).data)
+        return Response(s.ItemSerializer(get_live_item(self.scoped_dataset(datasetId), itemId)).data)
 
     @extend_schema(
         tags=[TAG_ITEMS],
@@ -259,13 +286,13 @@ class ItemDetailView(ApiView):
         responses={200: s.ItemSerializer, **errors(400, 404, 409, 413)},
     )
     def patch(self, request: Request, datasetId: UUID, itemId: UUID) -> Response:
-        item = get_live_item(get_dataset(datasetId), itemId)
+        item = get_live_item(self.scoped_dataset(datasetId), itemId)
         item = services.item_update(item=item, **validated(s.ItemWriteSerializer, request.data, partial=True))
         return Response(s.ItemSerializer(item).data)
 
     @extend_schema(tags=[TAG_ITEMS], operation_id="deleteItem", responses={200: s.SuccessSerializer, **errors(404)})
     def delete(self, request: Request, datasetId: UUID, itemId: UUID) -> Response:
-        services.item_delete(item=get_live_item(get_dataset(datasetId), itemId))
+        services.item_delete(item=get_live_item(self.scoped_dataset(datasetId), itemId))
         return Response({"success": True})
 
 
@@ -287,7 +314,7 @@ class ItemVersionListView(ListApiView):
         responses={200: envelope_serializer("versions", s.ItemVersionSerializer), **errors(400, 404)},
     )
     def get(self, request: Request, datasetId: UUID, itemId: UUID) -> Response:
-        self.item = get_object_or_404(DatasetItem, dataset=get_dataset(datasetId), pk=itemId)
+        self.item = get_object_or_404(DatasetItem, dataset=self.scoped_dataset(datasetId), pk=itemId)
         return self.list()
 
 
@@ -297,6 +324,7 @@ class ItemVersionListView(ListApiView):
 class RunListView(ListApiView):
     list_key = "runs"
     serializer_class = s.RunSerializer
+    throttle_classes = with_run_start_budget()
 
     def get_queryset(self) -> QuerySet[Any]:
         runs = self.dataset.runs.order_by("-created_at", "-id")
@@ -310,7 +338,7 @@ class RunListView(ListApiView):
         responses={200: envelope_serializer("runs", s.RunSerializer), **errors(400, 404)},
     )
     def get(self, request: Request, datasetId: UUID) -> Response:
-        self.dataset = get_dataset(datasetId)
+        self.dataset = self.scoped_dataset(datasetId)
         self.status = validated(s.RunListQuerySerializer, request.query_params).get("status")
         return self.list()
 
@@ -322,7 +350,7 @@ class RunListView(ListApiView):
         responses={201: s.RunStartedSerializer, **errors(400, 404, 413)},
     )
     def post(self, request: Request, datasetId: UUID) -> Response:
-        dataset = get_dataset(datasetId)
+        dataset = self.scoped_dataset(datasetId)
         run = services.run_start(dataset=dataset, user=request.user, **validated(s.RunStartSerializer, request.data))
         return Response(s.RunStartedSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -330,7 +358,7 @@ class RunListView(ListApiView):
 class RunDetailView(ApiView):
     @extend_schema(tags=[TAG_RUNS], operation_id="getRun", responses={200: s.RunSerializer, **errors(404)})
     def get(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
-        return Response(s.RunSerializer(get_run(get_dataset(datasetId), runId)).data)
+        return Response(s.RunSerializer(get_run(self.scoped_dataset(datasetId), runId)).data)
 
 
 class RunCancelView(ApiView):
@@ -341,11 +369,13 @@ class RunCancelView(ApiView):
         responses={200: s.RunSerializer, **errors(404, 409)},
     )
     def post(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
-        run = services.run_cancel(run=get_run(get_dataset(datasetId), runId))
+        run = services.run_cancel(run=get_run(self.scoped_dataset(datasetId), runId))
         return Response(s.RunSerializer(run).data)
 
 
 class RunRerunFailedView(ApiView):
+    throttle_classes = with_run_start_budget()
+
     @extend_schema(
         tags=[TAG_RUNS],
         operation_id="rerunFailedItems",
@@ -354,7 +384,7 @@ class RunRerunFailedView(ApiView):
         responses={201: s.RunStartedSerializer, **errors(400, 404, 409)},
     )
     def post(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
-        run = get_run(get_dataset(datasetId), runId)
+        run = get_run(self.scoped_dataset(datasetId), runId)
         rerun = services.run_rerun_failed(run=run, user=request.user)
         return Response(s.RunStartedSerializer(rerun).data, status=status.HTTP_201_CREATED)
 
@@ -374,7 +404,7 @@ class RunResultListView(ListApiView):
         responses={200: envelope_serializer("results", s.ResultSerializer), **errors(400, 404)},
     )
     def get(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
-        self.run = get_run(get_dataset(datasetId), runId)
+        self.run = get_run(self.scoped_dataset(datasetId), runId)
         return self.list()
 
 
@@ -391,7 +421,7 @@ class CompareView(ApiView):
         responses={200: s.ComparisonSerializer, **errors(400, 404, 413)},
     )
     def post(self, request: Request, datasetId: UUID) -> Response:
-        dataset = get_dataset(datasetId)
+        dataset = self.scoped_dataset(datasetId, needs=access.VIEWER)  # a read, though POSTed
         paginator = PagePagination(default_per_page=MAX_PER_PAGE)
         paginator.read_query(request)
         body = validated(s.CompareRunsSerializer, request.data)
@@ -405,6 +435,104 @@ class CompareView(ApiView):
         paginator.total = result.item_total
         context = {"pagination": paginator.pagination(len(result.items))}
         return Response(s.ComparisonSerializer(result, context=context).data)
+
+
+# ---- projects ------------------------------------------------------------------
+
+
+class ProjectListView(ListApiView):
+    list_key = "projects"
+    serializer_class = s.ProjectSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return Project.objects.of_member(self.request.user).order_by("name", "id")
+
+    @extend_schema(
+        tags=[TAG_PROJECTS],
+        operation_id="listProjects",
+        description="The projects the caller is a member of, with the caller's role in each.",
+        parameters=[PageQuerySerializer],
+        responses={200: envelope_serializer("projects", s.ProjectSerializer), **errors(400)},
+    )
+    def get(self, request: Request) -> Response:
+        return self.list()
+
+    @extend_schema(
+        tags=[TAG_PROJECTS],
+        operation_id="createProject",
+        description="A new project, owned by the caller.",
+        request=s.ProjectWriteSerializer,
+        responses={201: s.ProjectSerializer, **errors(400, 413)},
+    )
+    def post(self, request: Request) -> Response:
+        project = projects.project_create(user=request.user, **validated(s.ProjectWriteSerializer, request.data))
+        return Response(s.ProjectSerializer(access.project_for(request.user, project.pk)).data, status=201)
+
+
+class ProjectDetailView(ApiView):
+    @extend_schema(tags=[TAG_PROJECTS], operation_id="getProject", responses={200: s.ProjectSerializer, **errors(404)})
+    def get(self, request: Request, projectId: UUID) -> Response:
+        return Response(s.ProjectSerializer(access.project_for(request.user, projectId)).data)
+
+    @extend_schema(
+        tags=[TAG_PROJECTS],
+        operation_id="renameProject",
+        description="Owners only.",
+        request=s.ProjectWriteSerializer,
+        responses={200: s.ProjectSerializer, **errors(400, 404, 413)},
+    )
+    def patch(self, request: Request, projectId: UUID) -> Response:
+        project = access.project_for(request.user, projectId, needs=access.OWNER)
+        projects.project_update(project=project, **validated(s.ProjectWriteSerializer, request.data))
+        return Response(s.ProjectSerializer(project).data)
+
+    @extend_schema(
+        tags=[TAG_PROJECTS],
+        operation_id="deleteProject",
+        description="Owners only; deletes the project's datasets, runs and results. A personal project cannot be deleted (409).",
+        responses={200: s.SuccessSerializer, **errors(404, 409)},
+    )
+    def delete(self, request: Request, projectId: UUID) -> Response:
+        projects.project_delete(project=access.project_for(request.user, projectId, needs=access.OWNER))
+        return Response({"success": True})
+
+
+def members_answer(project: Project) -> Response:
+    members = ProjectMembership.objects.filter(project=project).select_related("user").order_by("user__username")
+    return Response({"members": s.MemberSerializer(members, many=True).data})
+
+
+class ProjectMemberListView(ApiView):
+    @extend_schema(
+        tags=[TAG_PROJECTS], operation_id="listMembers", responses={200: s.MemberListSerializer, **errors(404)}
+    )
+    def get(self, request: Request, projectId: UUID) -> Response:
+        return members_answer(access.project_for(request.user, projectId))
+
+    @extend_schema(
+        tags=[TAG_PROJECTS],
+        operation_id="setMember",
+        description="Owners only: adds the user with the role, or changes their role. A project keeps at least one owner (409).",
+        request=s.MemberSerializer,
+        responses={200: s.MemberListSerializer, **errors(400, 404, 409, 413)},
+    )
+    def post(self, request: Request, projectId: UUID) -> Response:
+        project = access.project_for(request.user, projectId, needs=access.OWNER)
+        projects.member_set(project=project, **validated(s.MemberSerializer, request.data))
+        return members_answer(project)
+
+
+class ProjectMemberView(ApiView):
+    @extend_schema(
+        tags=[TAG_PROJECTS],
+        operation_id="removeMember",
+        description="Owners only. A project keeps at least one owner (409).",
+        responses={200: s.SuccessSerializer, **errors(400, 404, 409)},
+    )
+    def delete(self, request: Request, projectId: UUID, username: str) -> Response:
+        project = access.project_for(request.user, projectId, needs=access.OWNER)
+        projects.member_remove(project=project, username=username)
+        return Response({"success": True})
 
 
 # ---- catalogue and traces ----------------------------------------------------
@@ -429,7 +557,7 @@ class ScorerListView(ApiView):
 class TraceDetailView(ApiView):
     @extend_schema(tags=[TAG_RUNS], operation_id="getTrace", responses={200: s.TraceSerializer, **errors(404)})
     def get(self, request: Request, traceId: str) -> Response:
-        return Response(s.TraceSerializer(get_object_or_404(Trace, pk=traceId)).data)
+        return Response(s.TraceSerializer(access.trace_for(request.user, traceId)).data)
 
 
 @extend_schema(exclude=True)

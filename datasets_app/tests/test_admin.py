@@ -157,12 +157,17 @@ def test_an_invalid_schema_is_refused_when_a_dataset_is_changed(admin_client, qu
     assert questions.output_schema == {"type": "string"}
 
 
-def test_a_dataset_added_in_admin_is_created_by_the_service(admin_client):
+def test_a_dataset_added_in_admin_is_created_by_the_service(admin_client, project):
     response = post_form(
-        admin_client, reverse("admin:datasets_app_dataset_add"), name="  Spaced  ", input_schema='{"type": "object"}'
+        admin_client,
+        reverse("admin:datasets_app_dataset_add"),
+        project=str(project.pk),
+        name="  Spaced  ",
+        input_schema='{"type": "object"}',
     )
     assert response.status_code == 302
     dataset = Dataset.objects.get(name="Spaced")
+    assert dataset.project == project
     assert dataset.input_schema == {"type": "object"} and dataset.version == 0
 
 

@@ -105,10 +105,10 @@ def test_loads_depth_checked_leaves_values_for_the_caller_to_check():
 
 
 @pytest.mark.django_db
-def test_the_field_refuses_to_write_what_cannot_be_read_back():
-    dataset = Dataset.objects.create(name="x")
+def test_the_field_refuses_to_write_what_cannot_be_read_back(project):
+    dataset = Dataset.objects.create(project=project, name="x")
     with pytest.raises(UnsafeJSON, match="Input is not valid JSON: NaN"), transaction.atomic():
         DatasetItem.objects.create(dataset=dataset, input={"x": float("nan")})
     with pytest.raises(UnsafeJSON, match="Metadata is nested deeper"), transaction.atomic():
-        Dataset.objects.create(name="y", metadata=nested(100))
+        Dataset.objects.create(project=project, name="y", metadata=nested(100))
     assert not DatasetItem.objects.exists() and Dataset.objects.count() == 1

@@ -54,9 +54,9 @@ SPANS: list[dict[str, Any]] = [
 ]
 
 
-def stored_trace(trace_id: str, spans: list) -> Trace:
-    """A trace row with no run, as an older version or another tool could have left it."""
-    return Trace.objects.create(trace_id=trace_id, name="item", spans=spans, started_at=timezone.now())
+def stored_trace(trace_id: str, spans: list, run=None) -> Trace:
+    """A trace row as written, without going through the engine (any spans at all)."""
+    return Trace.objects.create(trace_id=trace_id, run=run, name="item", spans=spans, started_at=timezone.now())
 
 
 def test_spans_are_nested_by_parent_with_bars_relative_to_the_trace(browser_client, capitals):
@@ -65,7 +65,7 @@ def test_spans_are_nested_by_parent_with_bars_relative_to_the_trace(browser_clie
     html = browser_client.get(reverse("trace-detail", args=["a" * 32])).content.decode()
     rows = re.findall(r'data-span-id="(\w+)" data-depth="(\d+)"', html)
     assert rows == [("root", "0"), ("c1", "1"), ("g1", "2"), ("c2", "1")]
-    bars = re.findall(r"margin-left: ([\d.]+)%; width: ([\d.]+)%", html)
+    bars = re.findall(r'class="span-bar" x="([\d.]+)%" width="([\d.]+)%"', html)
     assert bars[0] == ("0.000", "100.000")
     assert bars[1] == ("10.000", "50.000")
     assert bars[2] == ("20.000", "10.000")
@@ -79,19 +79,24 @@ def test_unknown_trace_is_404(browser_client):
     assert browser_client.get(reverse("trace-detail", args=["0" * 32])).status_code == 404
 
 
-def test_trace_without_spans_or_run_has_an_empty_state(browser_client):
-    stored_trace("e" * 32, spans=[])
+def test_trace_without_spans_has_an_empty_state(browser_client, capitals):
+    stored_trace("e" * 32, spans=[], run=make_run(capitals))
     html = browser_client.get(reverse("trace-detail", args=["e" * 32])).content.decode()
     assert "This trace has no spans." in html
 
 
-def test_broken_span_data_does_not_break_the_page(browser_client):
+def test_a_trace_of_no_run_belongs_to_no_project_and_is_not_found(browser_client):
+    stored_trace("f" * 32, spans=[])
+    assert browser_client.get(reverse("trace-detail", args=["f" * 32])).status_code == 404
+
+
+def test_broken_span_data_does_not_break_the_page(browser_client, capitals):
     spans = [
         {"spanId": "a", "parentSpanId": "b", "name": "loop a", "startTime": "bad", "endTime": None},
         {"spanId": "b", "parentSpanId": "a", "name": "loop b"},
         "not a span",
     ]
-    stored_trace("d" * 32, spans=spans)
+    stored_trace("d" * 32, spans=spans, run=make_run(capitals))
     html = browser_client.get(reverse("trace-detail", args=["d" * 32])).content.decode()
     assert "loop a" in html and "loop b" in html
 

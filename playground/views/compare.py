@@ -7,10 +7,12 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
+from datasets_app import access
 from datasets_app.comparison import ItemComparison, Verdict, compare_runs, first_outputs
-from datasets_app.models import Dataset, DatasetRun
+from datasets_app.models import DatasetRun
 
 from .params import page_number, valid_uuids
 
@@ -47,8 +49,9 @@ def _comparison(run_a: DatasetRun, run_b: DatasetRun, *, only_regressions: bool,
     }
 
 
+@require_GET
 def run_compare(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id)
     choices = list(dataset.runs.order_by("-created_at", "-id")[:RUN_CHOICES])
     values = [value for value in request.GET.getlist("runs") if value]
     requested = list(dict.fromkeys(valid_uuids(values)))

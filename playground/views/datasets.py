@@ -13,13 +13,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
-from datasets_app import exports, services
+from datasets_app import access, exports, services
 from datasets_app.exceptions import InvalidInput
-from datasets_app.models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun
+from datasets_app.models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, ProjectRole
 from datasets_app.runs import summary
 from playground.forms import CopyItemsForm, DatasetForm, ItemForm, RunStartForm
 
 from .params import valid_uuids
+from .projects import current_project
 
 DATASETS_PER_PAGE = 20
 ITEMS_PER_PAGE = 25
@@ -37,10 +38,19 @@ class HtmxRequest(HttpRequest):
 
 
 def _dataset_list_context(request: HttpRequest, form: DatasetForm) -> dict[str, Any]:
+    """The current project's datasets."""
+    project = current_project(request)
     query = request.GET.get("q", "").strip()
-    datasets = Dataset.objects.with_last_run().search(query)
-    page = Paginator(datasets, DATASETS_PER_PAGE).get_page(request.GET.get("page"))
-    return {"page": page, "query": query, "form": form, "any_datasets": query or Dataset.objects.exists()}
+    in_project = Dataset.objects.filter(project=project)
+    page = Paginator(in_project.with_last_run().search(query), DATASETS_PER_PAGE).get_page(request.GET.get("page"))
+    return {
+        "page": page,
+        "query": query,
+        "form": form,
+        "any_datasets": query or in_project.exists(),
+        "project": project,
+        "can_edit": ProjectRole(project.role).allows(ProjectRole.EDITOR),  # type: ignore[attr-defined]
+    }
 
 
 @require_GET
@@ -50,8 +60,10 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def dataset_create(request: HttpRequest) -> HttpResponse:
+    project = current_project(request)
+    access.require(request.user, project, ProjectRole.EDITOR)
     form = DatasetForm(request.POST)
-    dataset = form.save_with(services.dataset_create)
+    dataset = form.save_with(services.dataset_create, project=project)
     if dataset is not None:
         messages.success(request, f"Created dataset “{dataset.name}”. Add items or import a file.")
         return redirect(dataset)
@@ -61,7 +73,7 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def dataset_edit(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id, needs=access.EDITOR)
     form = DatasetForm.for_dataset(dataset, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.save_with(services.dataset_update, dataset=dataset) is not None:
         messages.success(request, f"Saved dataset “{dataset.name}”.")
@@ -71,7 +83,7 @@ def dataset_edit(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
 
 @require_POST
 def dataset_duplicate(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id, needs=access.EDITOR)
     copy = services.dataset_duplicate(dataset=dataset)
     messages.success(request, f"Duplicated “{dataset.name}” as “{copy.name}” with {copy.item_count} items.")
     return redirect(copy)
@@ -79,7 +91,7 @@ def dataset_duplicate(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def dataset_delete(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id, needs=access.EDITOR)
     if request.method == "POST":
         name = dataset.name
         services.dataset_delete(dataset=dataset)
@@ -111,7 +123,7 @@ def _items_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
         "version": version,
         "is_current": version == dataset.version,
         "versions": range(dataset.version, 0, -1),
-        "copy_form": CopyItemsForm(dataset=dataset),
+        "copy_form": CopyItemsForm(dataset=dataset, user=request.user),
     }
 
 
@@ -139,14 +151,14 @@ def _detail_context(request: HttpRequest, dataset: Dataset, **overrides: Any) ->
 
 @require_GET
 def dataset_detail(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id)
     return render(request, DETAIL_TEMPLATE, _detail_context(request, dataset))
 
 
 @require_GET
 def dataset_items_table(request: HtmxRequest, dataset_id: UUID) -> HttpResponse:
     """The items table alone, for the debounced search and the version selector."""
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id)
     context = {"dataset": dataset, **_items_context(request, dataset)}
     response = render(request, f"{DETAIL_TEMPLATE}#items-table", context)
     if request.htmx:
@@ -159,14 +171,14 @@ def dataset_items_table(request: HtmxRequest, dataset_id: UUID) -> HttpResponse:
 @require_GET
 def dataset_runs_table(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     """The runs table alone; it keeps polling itself while a listed run is active."""
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id)
     context = {"dataset": dataset, **_runs_context(request, dataset)}
     return render(request, f"{DETAIL_TEMPLATE}#runs-table", context)
 
 
 @require_POST
 def item_create(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id, needs=access.EDITOR)
     form = ItemForm(request.POST)
     if form.save_with(services.item_create, dataset=dataset) is not None:
         messages.success(request, f"Added an item (dataset version {dataset.version}).")
@@ -175,8 +187,11 @@ def item_create(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     return render(request, DETAIL_TEMPLATE, context, status=400)
 
 
-def _live_item(dataset_id: UUID, item_id: UUID) -> DatasetItem:
-    return get_object_or_404(DatasetItem, pk=item_id, dataset_id=dataset_id, is_deleted=False)
+def _live_item(request: HttpRequest, dataset_id: UUID, item_id: UUID, *, needs: ProjectRole) -> DatasetItem:
+    dataset = access.dataset_for(request.user, dataset_id, needs=needs)
+    item = get_object_or_404(DatasetItem, pk=item_id, dataset=dataset, is_deleted=False)
+    item.dataset = dataset
+    return item
 
 
 def _current_row(item: DatasetItem) -> DatasetItemVersion:
@@ -186,7 +201,7 @@ def _current_row(item: DatasetItem) -> DatasetItemVersion:
 @require_GET
 def item_row(request: HttpRequest, dataset_id: UUID, item_id: UUID) -> HttpResponse:
     """One item's table row (what "Cancel" on the in-place edit form swaps back in)."""
-    item = _live_item(dataset_id, item_id)
+    item = _live_item(request, dataset_id, item_id, needs=access.VIEWER)
     context = {"dataset": item.dataset, "row": _current_row(item), "is_current": True}
     return render(request, f"{DETAIL_TEMPLATE}#item-row", context)
 
@@ -194,7 +209,7 @@ def item_row(request: HttpRequest, dataset_id: UUID, item_id: UUID) -> HttpRespo
 @require_http_methods(["GET", "POST"])
 def item_edit(request: HtmxRequest, dataset_id: UUID, item_id: UUID) -> HttpResponse:
     """Edit in place with htmx (the row becomes a form and back), or as its own page without."""
-    item = _live_item(dataset_id, item_id)
+    item = _live_item(request, dataset_id, item_id, needs=access.EDITOR)
     dataset = item.dataset
     form = ItemForm.for_item(item, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.save_with(services.item_update, item=item) is not None:
@@ -213,7 +228,7 @@ def item_edit(request: HtmxRequest, dataset_id: UUID, item_id: UUID) -> HttpResp
 
 @require_http_methods(["GET", "POST"])
 def item_delete(request: HttpRequest, dataset_id: UUID, item_id: UUID) -> HttpResponse:
-    item = _live_item(dataset_id, item_id)
+    item = _live_item(request, dataset_id, item_id, needs=access.EDITOR)
     dataset = item.dataset
     if request.method == "POST":
         services.item_delete(item=item)
@@ -224,7 +239,8 @@ def item_delete(request: HttpRequest, dataset_id: UUID, item_id: UUID) -> HttpRe
 
 @require_GET
 def item_history(request: HttpRequest, dataset_id: UUID, item_id: UUID) -> HttpResponse:
-    item = get_object_or_404(DatasetItem, pk=item_id, dataset_id=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id)
+    item = get_object_or_404(DatasetItem, pk=item_id, dataset=dataset)
     versions = item.versions.order_by("-version_number")
     return render(request, "datasets/item_history.html", {"dataset": item.dataset, "item": item, "versions": versions})
 
@@ -232,14 +248,15 @@ def item_history(request: HttpRequest, dataset_id: UUID, item_id: UUID) -> HttpR
 @require_POST
 def items_bulk(request: HttpRequest, dataset_id: UUID) -> HttpResponseBase:
     """The bulk actions on the checked items: delete (after a confirmation), export, copy."""
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
-    item_ids = request.POST.getlist("item_ids")
     action = request.POST.get("action", "")
+    exporting = action in ("export-csv", "export-jsonl")
+    dataset = access.dataset_for(request.user, dataset_id, needs=access.VIEWER if exporting else access.EDITOR)
+    item_ids = request.POST.getlist("item_ids")
     items = dataset.items.live().filter(pk__in=valid_uuids(item_ids))
     if not items.exists():
         messages.error(request, "Select at least one item first.")
         return redirect(dataset)
-    if action in ("export-csv", "export-jsonl"):
+    if exporting:
         return exports.export_items(dataset, action.removeprefix("export-"), item_ids=[i.pk for i in items])
     if action == "delete":
         if request.POST.get("confirmed") != "yes":
@@ -248,7 +265,7 @@ def items_bulk(request: HttpRequest, dataset_id: UUID) -> HttpResponseBase:
         messages.success(request, f"Deleted {deleted} items (dataset version {dataset.version}).")
         return redirect(dataset)
     if action == "copy":
-        form = CopyItemsForm(request.POST, dataset=dataset)
+        form = CopyItemsForm(request.POST, dataset=dataset, user=request.user)
         if not form.is_valid():
             messages.error(request, "Choose the dataset to copy the items to.")
             return redirect(dataset)
@@ -270,11 +287,11 @@ def items_bulk(request: HttpRequest, dataset_id: UUID) -> HttpResponseBase:
 
 @require_GET
 def dataset_export(request: HttpRequest, dataset_id: UUID, fmt: str) -> StreamingHttpResponse:
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id)
     return exports.export_items(dataset, fmt, version=_selected_version(request, dataset))
 
 
 @require_GET
 def run_results_export(request: HttpRequest, dataset_id: UUID, run_id: UUID, fmt: str) -> StreamingHttpResponse:
-    run = get_object_or_404(DatasetRun.objects.select_related("dataset"), pk=run_id, dataset_id=dataset_id)
+    run = access.run_for(request.user, dataset_id, run_id)
     return exports.export_run_results(run, fmt)

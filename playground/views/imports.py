@@ -12,10 +12,10 @@ from uuid import UUID
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from datasets_app import importers
+from datasets_app import access, importers
 from datasets_app.importers import ImportFileError
 from datasets_app.models import Dataset
 from playground.forms import CsvMappingForm, ImportUploadForm
@@ -29,7 +29,7 @@ def _session_key(dataset: Dataset) -> str:
 
 @require_http_methods(["GET", "POST"])
 def dataset_import(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id, needs=access.EDITOR)
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -57,7 +57,7 @@ def dataset_import(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def dataset_import_review(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
     """Map the CSV columns, preview the items and errors, then import (nothing is written before)."""
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id, needs=access.EDITOR)
     upload = request.session.get(_session_key(dataset))
     if not upload:
         messages.info(request, "Choose a file to import.")

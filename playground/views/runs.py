@@ -16,11 +16,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from datasets_app import services
+from datasets_app import access, services
+from datasets_app.api.throttles import RunStartThrottle
 from datasets_app.exceptions import InvalidInput, StateConflict
-from datasets_app.models import Dataset, DatasetRun, DatasetRunResult, DatasetRunResultQuerySet
+from datasets_app.models import Dataset, DatasetRun, DatasetRunResult, DatasetRunResultQuerySet, ProjectRole
 from datasets_app.runs import summary
 from datasets_app.runs.tracing import trace_link
 from playground import charts
@@ -142,8 +143,8 @@ def _export_links(run: DatasetRun) -> list[dict[str, str]]:
     ]
 
 
-def _get_run(dataset_id: UUID, run_id: UUID) -> DatasetRun:
-    return get_object_or_404(DatasetRun.objects.select_related("dataset"), pk=run_id, dataset_id=dataset_id)
+def _get_run(request: HttpRequest, dataset_id: UUID, run_id: UUID, *, needs: ProjectRole = access.VIEWER) -> DatasetRun:
+    return access.run_for(request.user, dataset_id, run_id, needs=needs)
 
 
 def _results_context(request: HttpRequest, run: DatasetRun) -> dict[str, Any]:
@@ -200,25 +201,23 @@ def _sort_link(
 # ---- pages ----------------------------------------------------------------------
 
 
+@require_GET
 def run_detail(request: HttpRequest, dataset_id: UUID, run_id: UUID) -> HttpResponse:
-    run = _get_run(dataset_id, run_id)
+    run = _get_run(request, dataset_id, run_id)
     return render(request, "runs/detail.html", _results_context(request, run))
 
 
+@require_GET
 def run_results_fragment(request: HttpRequest, dataset_id: UUID, run_id: UUID) -> HttpResponse:
     """The polled results section alone; without hx-get once the run is terminal."""
-    run = _get_run(dataset_id, run_id)
+    run = _get_run(request, dataset_id, run_id)
     return render(request, "runs/detail.html#results-section", _results_context(request, run))
 
 
+@require_GET
 def result_detail(request: HttpRequest, dataset_id: UUID, run_id: UUID, result_id: UUID) -> HttpResponse:
-    result = get_object_or_404(
-        DatasetRunResult.objects.select_related("run", "run__dataset"),
-        pk=result_id,
-        run_id=run_id,
-        run__dataset_id=dataset_id,
-    )
-    run = result.run
+    run = _get_run(request, dataset_id, run_id)
+    result = get_object_or_404(DatasetRunResult, pk=result_id, run=run)
     scores = [entry for entry in result.scores if isinstance(entry, dict)]
     return render(
         request,
@@ -252,7 +251,9 @@ def _report(request: HttpRequest, exc: InvalidInput | StateConflict) -> None:
 
 @require_POST
 def run_start(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    dataset = access.dataset_for(request.user, dataset_id, needs=access.EDITOR)
+    if not RunStartThrottle().allow_request(request, None):
+        return render(request, "runs/too_many_starts.html", {"dataset": dataset}, status=429)
     form = RunStartForm(dataset=dataset, data=request.POST)
     if not form.is_valid():
         for field, errors in form.errors.items():
@@ -271,7 +272,7 @@ def run_start(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
 
 @require_POST
 def run_cancel(request: HttpRequest, dataset_id: UUID, run_id: UUID) -> HttpResponse:
-    run = _get_run(dataset_id, run_id)
+    run = _get_run(request, dataset_id, run_id, needs=access.EDITOR)
     try:
         services.run_cancel(run=run)
     except StateConflict as exc:
@@ -283,7 +284,9 @@ def run_cancel(request: HttpRequest, dataset_id: UUID, run_id: UUID) -> HttpResp
 
 @require_POST
 def run_rerun_failed(request: HttpRequest, dataset_id: UUID, run_id: UUID) -> HttpResponse:
-    run = _get_run(dataset_id, run_id)
+    run = _get_run(request, dataset_id, run_id, needs=access.EDITOR)
+    if not RunStartThrottle().allow_request(request, None):
+        return render(request, "runs/too_many_starts.html", {"dataset": run.dataset}, status=429)
     try:
         rerun = services.run_rerun_failed(run=run, user=request.user)
     except (InvalidInput, StateConflict) as exc:

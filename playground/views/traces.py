@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_GET
 
-from datasets_app.models import DatasetRunResult, Trace
+from datasets_app import access
+from datasets_app.models import DatasetRunResult
 
 # Python parses at most microseconds; OpenTelemetry times may carry nanoseconds.
 _EXTRA_FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -93,8 +95,9 @@ def waterfall(spans: list[Any]) -> tuple[list[SpanRow], float]:
     return rows, total_ms
 
 
+@require_GET
 def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
-    trace = get_object_or_404(Trace.objects.select_related("run"), trace_id=trace_id)
+    trace = access.trace_for(request.user, trace_id)
     rows, total_ms = waterfall(trace.spans if isinstance(trace.spans, list) else [])
     run_url = result_url = None
     if trace.run is not None:

@@ -3,7 +3,7 @@
 Creates a local admin account when no user exists (password from
 PLAYGROUND_ADMIN_PASSWORD, else generated, printed and kept in a private file
 beside the database so later starts can say it again) and seeds a demo
-dataset when there are no datasets. Safe to run on every start.
+dataset, in the admin's personal project, when there are no datasets. Safe to run on every start.
 """
 
 import os
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from datasets_app import services
+from datasets_app import projects, services
 from datasets_app.models import Dataset
 from datasets_app.services import NewItem
 
@@ -71,7 +71,12 @@ class Command(BaseCommand):
     def _ensure_demo_data(self) -> None:
         if Dataset.objects.exists():
             return
+        users = get_user_model().objects.order_by("-is_superuser", "date_joined", "pk")
+        owner = users.first()
+        if owner is None:
+            return
         dataset = services.dataset_create(
+            project=projects.personal_project(owner),
             name="Capitals and facts (demo)",
             description="General-knowledge questions. Try the keyword agent with the exact-match and contains scorers.",
             input_schema={

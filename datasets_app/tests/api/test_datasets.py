@@ -22,6 +22,7 @@ def test_create_dataset_returns_camel_case_fields_and_user_json_verbatim(api):
     data = response.json()
     assert set(data) == {
         "id",
+        "projectId",
         "name",
         "description",
         "metadata",

@@ -24,6 +24,10 @@ def test_schema_declares_trace_id_as_a_nullable_string_always_present(schema):
 
 def test_schema_lists_every_endpoint_of_the_contract(schema):
     expected = {
+        "/api/projects": {"get", "post"},
+        "/api/projects/{projectId}": {"get", "patch", "delete"},
+        "/api/projects/{projectId}/members": {"get", "post"},
+        "/api/projects/{projectId}/members/{username}": {"delete"},
         "/api/datasets": {"get", "post"},
         "/api/datasets/{datasetId}": {"get", "patch", "delete"},
         "/api/datasets/{datasetId}/versions": {"get"},

@@ -15,11 +15,11 @@ def items_at(dataset: Dataset, version: int) -> list:
     return sorted(v.snapshot["input"] for v in DatasetItemVersion.objects.at_version(dataset, version))
 
 
-def test_a_dataset_needs_a_name_and_applicable_schemas():
+def test_a_dataset_needs_a_name_and_applicable_schemas(project):
     with pytest.raises(InvalidInput) as blank:
-        services.dataset_create(name="  ")
+        services.dataset_create(project=project, name="  ")
     with pytest.raises(InvalidInput) as bad_schema:
-        services.dataset_create(name="QA", output_schema={"type": "banana"})
+        services.dataset_create(project=project, name="QA", output_schema={"type": "banana"})
 
     assert blank.value.errors == {"name": ["This field may not be blank."]}
     assert list(bad_schema.value.errors) == ["output_schema"]
@@ -27,8 +27,8 @@ def test_a_dataset_needs_a_name_and_applicable_schemas():
     assert not Dataset.objects.exists()
 
 
-def test_update_changes_only_the_fields_given():
-    dataset = services.dataset_create(name="QA", description="first", metadata={"team": "a"})
+def test_update_changes_only_the_fields_given(project):
+    dataset = services.dataset_create(project=project, name="QA", description="first", metadata={"team": "a"})
 
     services.dataset_update(dataset=dataset, description=None, input_schema=QUESTION_SCHEMA)
 
@@ -37,8 +37,8 @@ def test_update_changes_only_the_fields_given():
     assert dataset.input_schema == QUESTION_SCHEMA
 
 
-def test_a_bulk_add_is_one_version_and_moves_the_item_count():
-    dataset = services.dataset_create(name="QA")
+def test_a_bulk_add_is_one_version_and_moves_the_item_count(project):
+    dataset = services.dataset_create(project=project, name="QA")
 
     created = services.items_bulk_create(
         dataset=dataset, items=[{"input": 1}, {"input": 2, "expected_output": "two", "context": {"n": 2}}]
@@ -52,8 +52,10 @@ def test_a_bulk_add_is_one_version_and_moves_the_item_count():
     assert items_at(dataset, 1) == [1, 2]
 
 
-def test_a_bulk_add_is_all_or_nothing_with_errors_keyed_by_entry_and_path():
-    dataset = services.dataset_create(name="QA", input_schema=QUESTION_SCHEMA, output_schema={"type": "string"})
+def test_a_bulk_add_is_all_or_nothing_with_errors_keyed_by_entry_and_path(project):
+    dataset = services.dataset_create(
+        project=project, name="QA", input_schema=QUESTION_SCHEMA, output_schema={"type": "string"}
+    )
 
     with pytest.raises(InvalidInput) as error:
         services.items_bulk_create(
@@ -69,8 +71,8 @@ def test_a_bulk_add_is_all_or_nothing_with_errors_keyed_by_entry_and_path():
     assert (dataset.version, dataset.item_count) == (0, 0)
 
 
-def test_an_update_writes_a_version_and_the_old_one_stays_readable():
-    dataset = services.dataset_create(name="QA")
+def test_an_update_writes_a_version_and_the_old_one_stays_readable(project):
+    dataset = services.dataset_create(project=project, name="QA")
     item = services.item_create(dataset=dataset, input="old")
 
     services.item_update(item=item, input="new", context={"why": "typo"})
@@ -85,8 +87,8 @@ def test_an_update_writes_a_version_and_the_old_one_stays_readable():
     }
 
 
-def test_an_update_is_checked_against_the_schema_and_a_deleted_item_cannot_change():
-    dataset = services.dataset_create(name="QA", input_schema=QUESTION_SCHEMA)
+def test_an_update_is_checked_against_the_schema_and_a_deleted_item_cannot_change(project):
+    dataset = services.dataset_create(project=project, name="QA", input_schema=QUESTION_SCHEMA)
     item = services.item_create(dataset=dataset, input={"question": "?"})
 
     with pytest.raises(InvalidInput) as error:
@@ -98,8 +100,8 @@ def test_an_update_is_checked_against_the_schema_and_a_deleted_item_cannot_chang
     assert error.value.errors == {"input": ["'question' is a required property"]}
 
 
-def test_a_bulk_delete_tombstones_live_items_as_one_version():
-    dataset = services.dataset_create(name="QA")
+def test_a_bulk_delete_tombstones_live_items_as_one_version(project):
+    dataset = services.dataset_create(project=project, name="QA")
     first, second, third = services.items_bulk_create(dataset=dataset, items=[{"input": n} for n in (1, 2, 3)])
     services.item_delete(item=third)
 
@@ -112,8 +114,8 @@ def test_a_bulk_delete_tombstones_live_items_as_one_version():
     assert dataset.version == 3  # nothing deleted, no new version
 
 
-def test_a_duplicate_copies_the_live_items_into_a_new_dataset():
-    dataset = services.dataset_create(name="QA", input_schema={"type": "integer"})
+def test_a_duplicate_copies_the_live_items_into_a_new_dataset(project):
+    dataset = services.dataset_create(project=project, name="QA", input_schema={"type": "integer"})
     kept, dropped = services.items_bulk_create(dataset=dataset, items=[{"input": 1, "context": "c"}, {"input": 2}])
     services.item_delete(item=dropped)
 
@@ -123,8 +125,8 @@ def test_a_duplicate_copies_the_live_items_into_a_new_dataset():
     assert [services.new_item_like(item) for item in copy.items.all()] == [services.new_item_like(kept)]
 
 
-def test_an_entry_naming_an_unknown_field_is_refused_not_dropped():
-    dataset = services.dataset_create(name="QA")
+def test_an_entry_naming_an_unknown_field_is_refused_not_dropped(project):
+    dataset = services.dataset_create(project=project, name="QA")
 
     with pytest.raises(InvalidInput) as error:
         services.items_bulk_create(dataset=dataset, items=[{"input": 1, "expectedOutput": 2}])  # type: ignore[typeddict-unknown-key]

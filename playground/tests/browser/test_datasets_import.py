@@ -98,9 +98,9 @@ def test_create_dataset_then_import_csv_through_the_mapping_step(logged_in: Page
     screenshot(page, "datasets-list")
 
 
-def test_malformed_imports_list_their_rows_and_write_nothing(logged_in: Page, site):
+def test_malformed_imports_list_their_rows_and_write_nothing(logged_in: Page, site, project):
     page = logged_in
-    dataset = services.dataset_create(name="Kept as is")
+    dataset = services.dataset_create(project=project, name="Kept as is")
     services.items_bulk_create(
         dataset=dataset,
         items=[{"input": "first", "expected_output": "1"}, {"input": "second", "expected_output": "2"}],

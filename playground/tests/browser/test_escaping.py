@@ -29,9 +29,9 @@ def no_dialogs(logged_in: Page):
     assert logged_in.evaluate("window.__injected") is None
 
 
-def test_script_in_an_item_shows_as_text_on_the_dataset_and_run_pages(no_dialogs: Page, site, worker):
+def test_script_in_an_item_shows_as_text_on_the_dataset_and_run_pages(no_dialogs: Page, site, worker, project):
     page = no_dialogs
-    dataset = services.dataset_create(name="<b>Escaped</b> dataset")
+    dataset = services.dataset_create(project=project, name="<b>Escaped</b> dataset")
     services.items_bulk_create(
         dataset=dataset,
         items=[

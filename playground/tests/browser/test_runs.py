@@ -43,8 +43,8 @@ RECORD_SWAPS = """
 """
 
 
-def make_dataset(name: str, count: int, delay_ms: int):
-    dataset = services.dataset_create(name=name)
+def make_dataset(project, name: str, count: int, delay_ms: int):
+    dataset = services.dataset_create(project=project, name=name)
     items: list[services.NewItem] = [
         {"input": {"question": question}, "expected_output": answer, "context": {"delayMs": delay_ms}}
         for question, answer in (KNOWN * (count // len(KNOWN) + 1))[:count]
@@ -61,10 +61,10 @@ def run_to_the_end(dataset, target: str, worker) -> DatasetRun:
     return wait_for_run(run, worker)
 
 
-def test_run_started_from_the_runs_tab_fills_in_live_then_stops_polling(logged_in: Page, site, worker):
+def test_run_started_from_the_runs_tab_fills_in_live_then_stops_polling(logged_in: Page, site, worker, project):
     page = logged_in
     # 12 items at concurrency 2, 700 ms each: about 4 s, so polls every 2 s see it half done.
-    dataset = make_dataset("Live run", 12, delay_ms=700)
+    dataset = make_dataset(project, "Live run", 12, delay_ms=700)
     fragment_path = None
     fragment_requests = []
 
@@ -126,9 +126,9 @@ def test_run_started_from_the_runs_tab_fills_in_live_then_stops_polling(logged_i
     assert run.results.count() == 12
 
 
-def test_trace_link_from_the_results_table_shows_the_span_waterfall(logged_in: Page, site, worker):
+def test_trace_link_from_the_results_table_shows_the_span_waterfall(logged_in: Page, site, worker, project):
     page = logged_in
-    dataset = make_dataset("Traced", 2, delay_ms=0)
+    dataset = make_dataset(project, "Traced", 2, delay_ms=0)
     run = run_to_the_end(dataset, "agent/keyword-agent", worker)
     assert run.status == "completed"
 
@@ -155,9 +155,9 @@ def test_trace_link_from_the_results_table_shows_the_span_waterfall(logged_in: P
     screenshot(page, "trace")
 
 
-def test_compare_page_highlights_the_regressed_run(logged_in: Page, site, worker):
+def test_compare_page_highlights_the_regressed_run(logged_in: Page, site, worker, project):
     page = logged_in
-    dataset = make_dataset("Regression", 4, delay_ms=0)
+    dataset = make_dataset(project, "Regression", 4, delay_ms=0)
     good = run_to_the_end(dataset, "agent/keyword-agent", worker)
     bad = run_to_the_end(dataset, "workflow/uppercase", worker)
     assert (good.status, bad.status) == ("completed", "completed")
