@@ -316,6 +316,11 @@ class DatasetRun(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="runs")
+    # What people call the run: set at start (a default says what ran and when), editable.
+    name = models.CharField(max_length=255, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    metadata = OpaqueJSONField(null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
     dataset_version = models.PositiveIntegerField()
     target_type = models.CharField(max_length=20, choices=TargetType.choices)
     target_id = models.CharField(max_length=255)
@@ -328,6 +333,10 @@ class DatasetRun(models.Model):
     # Per scorer: {"count", "sum", "errors", "histogram": [10 buckets of 0.1]}, moved
     # with the counters, so the run page never scans the results for its cards.
     score_stats = models.JSONField(default=dict, blank=True)
+    # Latency {"count", "sum", "min", "max", "buckets": {log bucket: count}} and token usage
+    # per model {model: {"promptTokens", "completionTokens", "totalTokens"}}, moved the same way.
+    latency_stats = models.JSONField(default=dict, blank=True)
+    usage_totals = models.JSONField(default=dict, blank=True)
     max_concurrency = models.PositiveIntegerField(default=5)
     item_timeout = models.FloatField(null=True, blank=True, help_text="Seconds per attempt")
     max_retries = models.PositiveIntegerField(default=0)

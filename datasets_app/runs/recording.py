@@ -21,7 +21,7 @@ from ..models import DatasetRun, DatasetRunResult, RunChunk, Trace, TraceOutbox
 from .item import Outcome
 from .lifecycle import lease_until
 from .rows import EncodedJSON, insert_rows
-from .summary import add_scores
+from .summary import add_latencies, add_scores, add_usage
 
 # Refusals that belong to one row's content; connection trouble is raised to the caller, which retries.
 ROW_REFUSALS = (DataError, IntegrityError, ValueError, TypeError)
@@ -71,13 +71,14 @@ def _record(chunk_id: int, run_id: UUID, worker_id: str, outcomes: list[Outcome]
     ):
         return Written.LEASE_LOST
     # Lock the run row for the counters; it also fences a cancel that already won.
-    stats = list(
+    rows = list(
         DatasetRun.objects.select_for_update()
         .filter(pk=run_id, status=DatasetRun.Status.RUNNING)
-        .values_list("score_stats", flat=True)
+        .values_list("score_stats", "latency_stats", "usage_totals")
     )
-    if not stats:
+    if not rows:
         return Written.RUN_FINISHED
+    score_stats, latency_stats, usage_totals = rows[0]
     # Probes of the (run, item, repetition) index: a batch's items are scattered over its chunk.
     existing = set(
         DatasetRunResult.objects.filter(run_id=run_id, item_id__in={o.job.item_id for o in outcomes}).values_list(
@@ -100,7 +101,10 @@ def _record(chunk_id: int, run_id: UUID, worker_id: str, outcomes: list[Outcome]
         "updated_at": now,
     }
     if any(o.scores for o in fresh):
-        changes["score_stats"] = add_scores(stats[0], (o.scores for o in fresh))
+        changes["score_stats"] = add_scores(score_stats, (o.scores for o in fresh))
+    changes["latency_stats"] = add_latencies(latency_stats, (o.latency_ms for o in fresh))
+    if any(o.usage for o in fresh):
+        changes["usage_totals"] = add_usage(usage_totals, (o.usage for o in fresh))
     DatasetRun.objects.filter(pk=run_id).update(**changes)
     return Written.OK
 

@@ -9,12 +9,15 @@ runs all read their figures here:
   mean, pass rate and distribution (`scorer_stats`) are exact at every read and
   never scan the results. Only a pass threshold that falls between histogram
   buckets needs the scores themselves (`count_passed`).
-* Latency comes from the results table: percentiles are offset queries on the
-  (run, latency) index and the histogram one GROUP BY (`latency_summary`).
+* Latency (count, sum, min, max and logarithmic buckets) and token usage per
+  model are on the run row too (`DatasetRun.latency_stats`, `usage_totals`),
+  moved with the counters (`add_latencies`, `add_usage`); `latency_summary`
+  and `usage_summary` read them, so every poll, the API's run summary and the
+  CLI show the same figures, current at every read, however large the run.
 
-Database-computed figures are cached for a few seconds while a run is active
-and for an hour once it is finished, so a page that polls every two seconds
-stays cheap however large the run grows.
+Only a pass threshold between histogram buckets reads the results; that
+count is cached for a few seconds while a run is active and for an hour once
+it is finished.
 """
 
 import math
@@ -23,10 +26,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Avg, Count, F, Max, Min, Value
-from django.db.models.functions import Floor
 
 from ..models import DatasetRun, DatasetRunResult
 
@@ -168,7 +170,40 @@ def _count_passed(run: DatasetRun, threshold: float) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
-# ---- latency: read from the results --------------------------------------------------
+# ---- latency: written by the engine, read from the run row ---------------------------
+
+# Latencies are counted in logarithmic buckets, LATENCY_BUCKETS_PER_DOUBLING per doubling
+# (each about 2.2 % wide), so percentiles read from the row are within about 1.1 % of the
+# nearest-rank value, for any run size, without touching the results.
+LATENCY_BUCKETS_PER_DOUBLING = 32
+ZERO_BUCKET = "zero"  # latencies of 0 ms (items that never ran)
+
+
+def latency_bucket(ms: float) -> str:
+    if ms <= 0:
+        return ZERO_BUCKET
+    return str(math.floor(math.log2(ms) * LATENCY_BUCKETS_PER_DOUBLING))
+
+
+def _bucket_middle(key: str) -> float:
+    """The geometric middle of a bucket, the value its members are read as."""
+    if key == ZERO_BUCKET:
+        return 0.0
+    return float(2 ** ((int(key) + 0.5) / LATENCY_BUCKETS_PER_DOUBLING))
+
+
+def add_latencies(stats: dict[str, Any], latencies: Iterable[float]) -> dict[str, Any]:
+    """`stats` (the shape of DatasetRun.latency_stats) with more latencies (ms) added:
+    `{"count", "sum", "min", "max", "buckets": {bucket key: count}}`."""
+    merged = {**stats, "buckets": dict(stats.get("buckets") or {})}
+    for ms in latencies:
+        merged["count"] = merged.get("count", 0) + 1
+        merged["sum"] = merged.get("sum", 0.0) + ms
+        merged["min"] = ms if merged.get("min") is None else min(merged["min"], ms)
+        merged["max"] = ms if merged.get("max") is None else max(merged["max"], ms)
+        key = latency_bucket(ms)
+        merged["buckets"][key] = merged["buckets"].get(key, 0) + 1
+    return merged
 
 
 @dataclass(frozen=True)
@@ -183,50 +218,98 @@ class LatencySummary:
 
 
 def latency_summary(run: DatasetRun) -> LatencySummary:
-    """The run's latency figures, cached (see the module docstring)."""
-    return _cached(run, "run-latency", lambda: _latency_summary(run))
-
-
-def _latency_summary(run: DatasetRun) -> LatencySummary:
-    results = DatasetRunResult.objects.filter(run=run)
-    totals = results.aggregate(count=Count("id"), low=Min("latency"), high=Max("latency"), mean=Avg("latency"))
-    count = totals["count"]
+    """The run's latency figures, from the run row: current at every read, no query."""
+    stats = run.latency_stats or {}
+    count = stats.get("count", 0)
+    if not count:
+        return LatencySummary(count=0, mean=None, p50=None, p95=None, histogram=[])
+    ordered = sorted(
+        ((_bucket_middle(key), n) for key, n in stats["buckets"].items()),
+        key=lambda pair: pair[0],
+    )
+    low, high = stats["min"], stats["max"]
     return LatencySummary(
         count=count,
-        mean=totals["mean"],
-        p50=latency_percentile(run, 0.50, count=count),
-        p95=latency_percentile(run, 0.95, count=count),
-        histogram=_latency_histogram(run, totals["low"], totals["high"], count) if count else [],
+        mean=stats["sum"] / count,
+        p50=_percentile(ordered, 0.50, count, low, high),
+        p95=_percentile(ordered, 0.95, count, low, high),
+        histogram=_linear_histogram(ordered, low, high, count),
     )
 
 
-def latency_percentile(run: DatasetRun, fraction: float, *, count: int | None = None) -> float | None:
-    """Nearest-rank percentile of the run's latencies: one ordered offset query
-    on the (run, latency) index, no rows loaded."""
-    results = DatasetRunResult.objects.filter(run=run).order_by("latency")
-    if count is None:
-        count = results.count()
-    if not count:
-        return None
-    rank = max(1, math.ceil(fraction * count)) - 1
-    return results.values_list("latency", flat=True)[rank]
+def _percentile(ordered: list[tuple[float, int]], fraction: float, count: int, low: float, high: float) -> float:
+    """Nearest-rank percentile, read as its bucket's middle (clamped to the run's min and max)."""
+    rank = max(1, math.ceil(fraction * count))
+    seen = 0
+    for middle, n in ordered:
+        seen += n
+        if seen >= rank:
+            return min(max(middle, low), high)
+    return high
 
 
-def _latency_histogram(run: DatasetRun, low: float, high: float, count: int) -> list[Bucket]:
+def _linear_histogram(ordered: list[tuple[float, int]], low: float, high: float, count: int) -> list[Bucket]:
+    """HISTOGRAM_BUCKETS equal-width bars from min to max, each log bucket in the bar of its middle."""
     edges = linear_edges(low, high, HISTOGRAM_BUCKETS)
     if len(edges) == 1:
         return [Bucket(low, high, count)]
     width = (high - low) / HISTOGRAM_BUCKETS
-    rows = (
-        DatasetRunResult.objects.filter(run=run)
-        .annotate(bucket=Floor((F("latency") - Value(low)) / Value(width)))
-        .values("bucket")
-        .annotate(n=Count("id"))
-    )
     counts = [0] * len(edges)
-    for row in rows:
-        counts[min(max(int(row["bucket"]), 0), len(edges) - 1)] += row["n"]
+    for middle, n in ordered:
+        counts[min(max(int((middle - low) / width), 0), len(edges) - 1)] += n
     return [Bucket(lo, hi, n) for (lo, hi), n in zip(edges, counts, strict=True)]
+
+
+# ---- token usage and cost -------------------------------------------------------------
+
+USAGE_KEYS = ("promptTokens", "completionTokens", "totalTokens")
+
+
+def add_usage(totals: dict[str, Any], usages: Iterable[dict[str, Any] | None]) -> dict[str, Any]:
+    """`totals` (DatasetRun.usage_totals: per model, the token counts) with more results' usage added."""
+    merged = {model: dict(counts) for model, counts in totals.items()}
+    for usage in usages:
+        if not isinstance(usage, dict):
+            continue
+        model = str(usage.get("model") or "")
+        counts = merged.setdefault(model, dict.fromkeys(USAGE_KEYS, 0))
+        for key in USAGE_KEYS:
+            value = usage.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+                counts[key] = counts.get(key, 0) + int(value)
+    return merged
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    # In the price table's currency (settings.PLAYGROUND_MODEL_PRICES); None when no
+    # model that used tokens has a price.
+    cost: float | None
+
+
+def usage_summary(run: DatasetRun) -> UsageSummary | None:
+    """Token totals and their cost, from the run row; None for a run that reported no usage."""
+    totals = run.usage_totals or {}
+    if not totals:
+        return None
+    prices = getattr(settings, "PLAYGROUND_MODEL_PRICES", {}) or {}
+    cost: float | None = None
+    for model, counts in totals.items():
+        price = prices.get(model)
+        if isinstance(price, dict):
+            per_million = counts.get("promptTokens", 0) * float(price.get("input", 0)) + counts.get(
+                "completionTokens", 0
+            ) * float(price.get("output", 0))
+            cost = (cost or 0.0) + per_million / 1_000_000
+    return UsageSummary(
+        prompt_tokens=sum(c.get("promptTokens", 0) for c in totals.values()),
+        completion_tokens=sum(c.get("completionTokens", 0) for c in totals.values()),
+        total_tokens=sum(c.get("totalTokens", 0) for c in totals.values()),
+        cost=cost,
+    )
 
 
 def _cached[T](run: DatasetRun, name: str, compute: Callable[[], T]) -> T:

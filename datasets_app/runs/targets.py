@@ -190,6 +190,7 @@ async def chat_model(input: Any, context: Any) -> Any:
             "promptTokens": completion.usage.prompt_tokens,
             "completionTokens": completion.usage.completion_tokens,
             "totalTokens": completion.usage.total_tokens,
+            "model": settings.OPENAI_MODEL,  # the price table's key (summary.usage_summary)
         }
     return TargetOutput(
         output=completion.choices[0].message.content,

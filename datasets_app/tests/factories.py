@@ -56,7 +56,7 @@ def add_result(
     started_at: datetime | None = None,
     repetition: int = 0,
     retry_count: int = 0,
-    usage: dict[str, int] | None = None,
+    usage: dict[str, Any] | None = None,
     trace_id: str | None = None,
     spans: list[dict[str, Any]] | None = None,
 ) -> DatasetRunResult:
