@@ -11,6 +11,9 @@ item timeout can stop them. `regex` uses RE2, which matches in linear time.
 """
 
 import json
+import re
+import sys
+import unicodedata
 from typing import Any
 
 import re2
@@ -110,18 +113,58 @@ def list_contains(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
     )
 
 
+# Words, runs of whitespace, and every other character on its own. Python's
+# `re` matches this in one linear pass (no nested quantifiers to backtrack).
+_TOKENS = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def word_tokens(text: str) -> list[str]:
+    """`text` as `contains` compares it: NFC-normalised and case-folded, cut into
+    words (Unicode letters, digits, marks and _), single other characters, and
+    runs of whitespace, each run as one " "."""
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+    return [" " if token[0].isspace() else token for token in _TOKENS.findall(folded)]
+
+
+def occurs_as_words(needle: str, haystack: str) -> bool:
+    """Whether `needle` occurs in `haystack` at word boundaries: its words match
+    whole words of the haystack, case-insensitively, and any run of whitespace
+    matches any other ("New York" is in "new\nyork city"; "No" is not in "I
+    don't know."). Linear time: each distinct token of the needle becomes one
+    character, every other token of the haystack a character the needle lacks,
+    and str's substring search (linear in the worst case) finds the sequence."""
+    wanted = word_tokens(needle.strip())
+    codes: dict[str, str] = {}
+    for token in wanted:
+        codes.setdefault(token, chr(len(codes) + 1))  # 0 stands for "not in the needle"
+    if len(codes) >= sys.maxunicode:
+        raise ValueError("contains: the expected text has too many distinct words")
+    encoded_needle = "".join(codes[token] for token in wanted)
+    encoded_haystack = "".join(codes.get(token, "\0") for token in word_tokens(haystack))
+    return encoded_needle in encoded_haystack
+
+
 @register_scorer(
     "contains",
     name="Contains",
-    description="1 when the expected text occurs in the output (case-insensitive).",
+    description=(
+        "1 when the expected text occurs in the output as whole words and phrases "
+        "(case-insensitive; any whitespace matches any whitespace): "
+        "'Paris' is in 'It is Paris.', 'No' is not in 'I don't know.'."
+    ),
     isolated=False,
 )
 def contains(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
     if expected is None:
         raise ValueError("contains needs an expected output")
-    needle, haystack = _as_text(expected).lower(), _as_text(output).lower()
-    found = needle in haystack
-    return {"score": 1.0 if found else 0.0, "reason": "found" if found else f"{needle[:60]!r} not in output"}
+    needle = _as_text(expected).strip()
+    if not needle:
+        raise ValueError("contains needs a non-empty expected output")
+    found = occurs_as_words(needle, _as_text(output))
+    return {
+        "score": 1.0 if found else 0.0,
+        "reason": "found" if found else f"{needle[:60]!r} not found as whole words in the output",
+    }
 
 
 @register_scorer(

@@ -32,6 +32,55 @@ def test_standard_scorers(scorer_id, output, expected, wanted):
     assert score(scorer_id, output, expected)["score"] == pytest.approx(wanted)
 
 
+@pytest.mark.parametrize(
+    ("output", "expected", "wanted"),
+    [
+        ("I don't know.", "No", 0.0),  # "no" inside "know" is not the word "No"
+        ("It is Paris.", "Paris", 1.0),
+        ("new york city", "New York", 1.0),
+        ("2 + 2 = 4", "4", 1.0),
+        ("2 + 2 = 4", 4, 1.0),  # a JSON number is compared as its text
+        ("Water boils at 100 °C.", "100 °C", 1.0),
+        ("100 °C.", "100 °C", 1.0),
+        ("Parisian cafés", "Paris", 0.0),
+        ("about 1000 °C", "100 °C", 0.0),
+        ("3.14159", "3.14", 0.0),
+        ("No.", "no", 1.0),
+        ("Nope", "No", 0.0),
+        ("New\n  York", "new york", 1.0),  # any run of whitespace matches any other
+        ("NewYork", "New York", 0.0),
+        ("ÉCOLE normale", "école", 1.0),  # Unicode case folding
+        ("Cafe\u0301 au lait", "café", 1.0),  # decomposed é is the same word (NFC)
+        ("Straße", "STRASSE", 1.0),  # full case folding: ß is ss
+        ("東京 is Tokyo", "東京", 1.0),
+        ("über", "b", 0.0),  # a non-ASCII letter is part of the word
+        ("x_y", "x", 0.0),  # so is _
+        ("Answer: (b)", "(b)", 1.0),
+        ("Answer: b)", "(b)", 0.0),
+        ("  Paris  ", "  paris\n", 1.0),  # the expected text's outer whitespace does not count
+    ],
+)
+def test_contains_matches_whole_words_and_phrases(output, expected, wanted):
+    assert score("contains", output, expected)["score"] == wanted
+
+
+def test_contains_says_what_it_did_not_find():
+    assert score("contains", "I don't know.", "No")["reason"] == "'No' not found as whole words in the output"
+    assert score("contains", "It is Paris.", "Paris")["reason"] == "found"
+
+
+def test_contains_stays_linear_on_adversarial_text():
+    """A substring search retried at every near miss is quadratic here; this one is linear."""
+    import time
+
+    haystack = "a " * 200_000 + "b"
+    needle = "a " * 50_000 + "c"
+    started = time.perf_counter()
+    assert score("contains", haystack, needle)["score"] == 0.0
+    assert score("contains", "aa" * 200_000, "a" * 100_000)["score"] == 0.0
+    assert time.perf_counter() - started < 2
+
+
 def test_partial_similarity_is_between_zero_and_one():
     assert 0 < score("levenshtein", "kitten", "sitting")["score"] < 1
     assert 0 < score("json-diff", {"a": 1, "b": 2}, {"a": 1, "b": 3})["score"] < 1
@@ -39,7 +88,13 @@ def test_partial_similarity_is_between_zero_and_one():
 
 @pytest.mark.parametrize(
     ("scorer_id", "output", "expected"),
-    [("numeric-diff", "many", 3), ("regex", "x", "(unclosed"), ("list-contains", "a", ["a"]), ("contains", "x", None)],
+    [
+        ("numeric-diff", "many", 3),
+        ("regex", "x", "(unclosed"),
+        ("list-contains", "a", ["a"]),
+        ("contains", "x", None),
+        ("contains", "x", "  "),
+    ],
 )
 def test_unusable_inputs_raise_a_clear_error(scorer_id, output, expected):
     with pytest.raises(ValueError):
