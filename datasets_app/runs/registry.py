@@ -19,6 +19,13 @@ PLAYGROUND_PLUGIN_MODULES setting (imported when Django starts):
     @register_scorer("polite", description="Reply says please")
     def polite(*, input, output, expected):
         return {"score": float("please" in str(output)), "reason": "looked for 'please'"}
+
+An entry that needs configuration says so with `available`: a callable that
+returns None when the entry can be used, else the reason it cannot (what to
+set). Pages and the API offer only `available_targets()` / `available_scorers()`,
+and starting a run refuses an entry whose `unavailable_reason(...)` is not None:
+
+    @register_target("agent", "support-bot", available=requires_any_setting("SUPPORT_BOT_URL"))
 """
 
 import importlib
@@ -39,6 +46,26 @@ class TargetOutput:
     attributes: dict = field(default_factory=dict)
 
 
+# None when the entry can be used, else why not ("Set OPENAI_BASE_URL or OPENAI_API_KEY").
+Availability = Callable[[], str | None]
+
+
+def requires_any_setting(*names: str) -> Availability:
+    """An `available` check: usable when at least one of the Django settings
+    `names` is set (non-empty); read at each call, so a changed setting counts."""
+    if not names:
+        raise ValueError("name at least one setting")
+
+    def check() -> str | None:
+        from django.conf import settings
+
+        if any(getattr(settings, name, None) for name in names):
+            return None
+        return f"Set {' or '.join(names)}"
+
+    return check
+
+
 @dataclass(frozen=True)
 class Target:
     target_type: str
@@ -49,6 +76,7 @@ class Target:
     # Sync code runs in a sandbox process that a timeout can kill (see isolation.py);
     # only built-ins that cannot hang or spin opt out.
     isolated: bool = True
+    available: Availability | None = None  # None: always usable
 
 
 @dataclass(frozen=True)
@@ -58,6 +86,7 @@ class Scorer:
     description: str
     func: Callable  # func(*, input, output, expected) -> float | {"score", "reason"}; may be async
     isolated: bool = True
+    available: Availability | None = None  # None: always usable
 
 
 _targets: dict[tuple[str, str], Target] = {}
@@ -80,7 +109,13 @@ def _changed() -> None:
 
 
 def register_target(
-    target_type: str, target_id: str, *, name: str | None = None, description: str = "", isolated: bool | None = None
+    target_type: str,
+    target_id: str,
+    *,
+    name: str | None = None,
+    description: str = "",
+    isolated: bool | None = None,
+    available: Availability | None = None,
 ) -> Callable[[Callable], Callable]:
     from ..models import DatasetRun
 
@@ -95,6 +130,7 @@ def register_target(
             description or (func.__doc__ or "").strip(),
             func,
             _isolated(func, isolated),
+            available,
         )
         _changed()
         return func
@@ -103,11 +139,21 @@ def register_target(
 
 
 def register_scorer(
-    scorer_id: str, *, name: str | None = None, description: str = "", isolated: bool | None = None
+    scorer_id: str,
+    *,
+    name: str | None = None,
+    description: str = "",
+    isolated: bool | None = None,
+    available: Availability | None = None,
 ) -> Callable[[Callable], Callable]:
     def decorator(func: Callable) -> Callable:
         _scorers[scorer_id] = Scorer(
-            scorer_id, name or scorer_id, description or (func.__doc__ or "").strip(), func, _isolated(func, isolated)
+            scorer_id,
+            name or scorer_id,
+            description or (func.__doc__ or "").strip(),
+            func,
+            _isolated(func, isolated),
+            available,
         )
         _changed()
         return func
@@ -155,3 +201,24 @@ def all_targets() -> list[Target]:
 
 def all_scorers() -> list[Scorer]:
     return sorted(_scorers.values(), key=lambda s: s.scorer_id)
+
+
+def unavailable_reason(entry: Target | Scorer) -> str | None:
+    """None when the target or scorer can be used now, else why not (what to
+    set). A check that raises makes the entry unavailable with that error."""
+    if entry.available is None:
+        return None
+    try:
+        return entry.available()
+    except Exception as exc:  # noqa: BLE001 — a plugin's check may raise anything; it becomes the reason
+        return f"Cannot tell whether it is configured: {type(exc).__name__}: {exc}"
+
+
+def available_targets() -> list[Target]:
+    """The targets a run can use now, in `all_targets()` order."""
+    return [target for target in all_targets() if unavailable_reason(target) is None]
+
+
+def available_scorers() -> list[Scorer]:
+    """The scorers a run can use now, in `all_scorers()` order."""
+    return [scorer for scorer in all_scorers() if unavailable_reason(scorer) is None]

@@ -20,7 +20,10 @@ import re2
 from django.conf import settings
 
 from .clients import openai_client
-from .registry import register_scorer
+from .registry import register_scorer, requires_any_setting
+
+# The LLM judges call the model the `model/chat` target uses.
+OPENAI_CONFIGURED = requires_any_setting("OPENAI_BASE_URL", "OPENAI_API_KEY")
 
 
 def _as_text(value: Any) -> str:
@@ -190,6 +193,7 @@ def regex(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
     "factuality",
     name="Factuality (LLM judge)",
     description="autoevals Factuality: is the output consistent with the expected answer?",
+    available=OPENAI_CONFIGURED,
 )
 async def factuality(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
     return await _judge("Factuality", input=input, output=output, expected=_as_text(expected))
@@ -199,6 +203,7 @@ async def factuality(*, input: Any, output: Any, expected: Any) -> dict[str, Any
     "closed-qa",
     name="Closed QA (LLM judge)",
     description="autoevals ClosedQA: does the output answer the input per the expected criteria?",
+    available=OPENAI_CONFIGURED,
 )
 async def closed_qa(*, input: Any, output: Any, expected: Any) -> dict[str, Any]:
     return await _judge("ClosedQA", input=input, output=output, expected=None, criteria=expected)

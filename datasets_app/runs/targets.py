@@ -22,7 +22,7 @@ from django.conf import settings
 
 from .clients import http_client, openai_client
 from .errors import TransientError
-from .registry import TargetOutput, register_target
+from .registry import TargetOutput, register_target, requires_any_setting
 
 __all__ = ["TransientError"]
 
@@ -131,6 +131,7 @@ def _http_headers() -> dict[str, str]:
     "endpoint",
     name="HTTP endpoint",
     description="POSTs the item input as JSON to HTTP_TARGET_URL; the JSON reply is the output.",
+    available=requires_any_setting("HTTP_TARGET_URL"),
 )
 async def http_endpoint(input: Any, context: Any) -> Any:
     if not settings.HTTP_TARGET_URL:
@@ -169,6 +170,7 @@ def chat_messages(input: Any, context: Any) -> list[dict[str, Any]]:
     "chat",
     name="Chat model (OpenAI-compatible)",
     description="Sends the input to OPENAI_MODEL at OPENAI_BASE_URL (OpenAI, vLLM, Ollama, LM Studio).",
+    available=requires_any_setting("OPENAI_BASE_URL", "OPENAI_API_KEY"),
 )
 async def chat_model(input: Any, context: Any) -> Any:
     import openai
