@@ -1,12 +1,15 @@
 # Two entry points, both safe on a fresh clone:
-#   make run   installs, migrates, seeds demo data, starts web server + worker
+#   make run   installs, migrates, seeds demo data, collects static files, starts granian + worker
+#              (DEBUG off, plain http on 127.0.0.1: DJANGO_HTTPS=0; key generated into .secret-key)
 #   make test  installs (incl. Chromium for browser tests), lints, type-checks and runs every test
+# and one for working on the code:
+#   make dev   the same with runserver (autoreload) and DEBUG on
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run check test venv dev-deps browser bench clean
+.PHONY: run dev check test venv dev-deps browser bench clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || "$$(bin/find-python)" -m venv $(VENV)
@@ -25,10 +28,12 @@ dev-deps: $(VENV)/.dev-installed
 browser:
 	bin/install-chromium
 
+# bin/serve migrates, bootstraps, collects static files and starts both processes.
 run: venv
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap
 	bin/serve $(PY) $(HOST) $(PORT)
+
+dev: venv
+	bin/serve --dev $(PY) $(HOST) $(PORT)
 
 # Lint, formatting and types (pyproject.toml); any finding fails.
 check: dev-deps
@@ -48,8 +53,9 @@ test: check browser
 		echo "PostgreSQL not reachable at $(TEST_DATABASE_URL): skipping the scale-out tests."; \
 	fi
 
+# DEBUG off as in production, with the local key; plain http like `make run`.
 bench: venv
-	$(PY) bench/run_all.py
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(bin/secret-key)}" DJANGO_HTTPS=0 $(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) db.sqlite3* .pytest_cache
+	rm -rf $(VENV) db.sqlite3* .pytest_cache staticfiles
