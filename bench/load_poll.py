@@ -34,15 +34,20 @@ import threading
 import time
 from pathlib import Path
 
-from poll_cost import _TEMP_DB, bench_user, load, machine, make_dataset  # sets up Django (and the env below)
+from poll_cost import (
+    _TEMP_DB,
+    bench_user,
+    load,
+    machine,
+    make_dataset,
+    prepare_database,
+)  # sets up Django (and the env below)
 
 import httpx
-from django.conf import settings
 from django.test import Client
 
 from datasets_app import services
 from datasets_app.models import DatasetRun
-from scenarios import call_command
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -191,9 +196,7 @@ def main() -> None:
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args()
 
-    call_command("migrate", verbosity=0)
-    if "whitenoise" in " ".join(settings.MIDDLEWARE):
-        call_command("collectstatic", interactive=False, verbosity=0)  # DEBUG off: WhiteNoise serves the manifest
+    prepare_database()
     print(f"load/poll: {machine()}")
     ideal = args.items * args.delay_ms / 1000 / args.concurrency
     print(

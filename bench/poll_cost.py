@@ -49,6 +49,7 @@ if not os.environ.get("DATABASE_URL") and not os.environ.get("SQLITE_PATH"):
 import scenarios  # noqa: F401 — sets up Django
 from scenarios import call_command, transaction
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
@@ -132,6 +133,13 @@ def database() -> str:
     import sqlite3
 
     return f"SQLite {sqlite3.sqlite_version} ({connection.settings_dict['NAME']})"
+
+
+def prepare_database() -> None:
+    """Migrate; with WhiteNoise in the middleware, collect the static files it serves (DEBUG off)."""
+    call_command("migrate", verbosity=0)
+    if any("whitenoise" in middleware for middleware in settings.MIDDLEWARE):
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 def trivial_url() -> str:
@@ -277,7 +285,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15, help="timed requests per figure (median)")
     args = parser.parse_args()
 
-    call_command("migrate", verbosity=0)
+    prepare_database()
     print(f"poll cost: {machine()}")
     started = time.perf_counter()
     user, project = bench_user(f"poll-bench-{uuid.uuid4().hex[:8]}")
