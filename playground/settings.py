@@ -152,6 +152,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 # {{ csp_nonce }}, for the few inline elements the CSP allows (see SECURE_CSP).
                 "django.template.context_processors.csp",
+                "playground.context_processors.projects",
             ],
         },
     },
