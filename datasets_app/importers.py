@@ -12,12 +12,34 @@ position of the entry in the list, counting from 1.
 Files name an item's fields as the API and the exports do (`expectedOutput`),
 and so do this module's entries and error messages; `import_items` hands the
 services their own names.
+
+CSV columns are mapped to item fields (`csv_items`), each column to one of:
+
+* `input`, `expectedOutput`, `context`: the column is the whole field. Several
+  columns mapped to one field make an object keyed by column name.
+* `input.<key>`, `expectedOutput.<key>`, `context.<key>`: the column fills that
+  key of an object built from every column mapped into the field
+  (`question` → `input.question`, `lang` → `input.lang` gives
+  `{"question": …, "lang": …}`). The key is everything after the first dot,
+  taken as it is (one level: `input.a.b` is the key "a.b").
+* `ignore`.
+
+Empty cells are absent, never null: an empty cell leaves its key out of the
+object, an empty whole-field cell leaves the field out, and an object with no
+key left is no field at all (an input with nothing in it is an error).
+
+A dataset whose input schema is an object is filled with `input.<property>`
+mappings: `guess_mappings` proposes them from the schema's properties (a column
+named like a property), rather than the import wrapping a bare value behind
+the user's back; a file mapped to the whole input when the schema wants an
+object is refused with a hint naming the properties.
 """
 
 import csv
 import io
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from . import jsonsafe, services
@@ -36,6 +58,8 @@ MAPPING_CHOICES = [
     ("ignore", "Ignore"),
 ]
 ITEM_FIELDS = ("input", "expectedOutput", "context")
+FIELD_LABELS = dict(MAPPING_CHOICES)
+IGNORE = "ignore"
 # Keys an exported item carries besides its content; importing an export back ignores them.
 EXPORT_ONLY_KEYS = {"id", "itemId", "datasetId", "version", "createdAt", "updatedAt", "metadata"}
 
@@ -76,16 +100,106 @@ def decode_upload(data: bytes) -> str:
     return text
 
 
-def guess_mappings(columns: list[str]) -> list[str]:
-    """A first guess at each column's role from its name; without an input-like name the first
-    unclaimed column is the input."""
+def parse_mapping(value: str) -> tuple[str, str | None] | None:
+    """The (item field, key) a mapping value names: `("input", None)` for the
+    whole input, `("input", "question")` for `input.question`; None for
+    `ignore`. Raises ValueError for anything else."""
+    if value == IGNORE:
+        return None
+    field, dot, key = value.partition(".")
+    if field not in ITEM_FIELDS:
+        raise ValueError(f"unknown mapping {value!r}: use input, expectedOutput, context, ignore or <field>.<key>")
+    if dot and not key:
+        raise ValueError(f"mapping {value!r} needs a key after the dot")
+    return field, (key if dot else None)
+
+
+def mapping_field(value: str) -> str | None:
+    """The item field a mapping value fills (`input` for `input` and `input.x`), None
+    for `ignore` or a value that is no mapping."""
+    try:
+        parsed = parse_mapping(value)
+    except ValueError:
+        return None
+    return parsed[0] if parsed else None
+
+
+def schema_properties(schema: Any) -> list[str]:
+    """The property names of an object JSON Schema (`properties`, then any other
+    `required` name), in the schema's order; [] for anything else."""
+    if not isinstance(schema, dict):
+        return []
+    properties = schema.get("properties")
+    names = list(properties) if isinstance(properties, dict) else []
+    required = schema.get("required")
+    if isinstance(required, list):
+        names += [name for name in required if isinstance(name, str) and name not in names]
+    return [name for name in names if isinstance(name, str) and name]
+
+
+def mapping_choices(column: str, *, input_schema: Any = None, output_schema: Any = None) -> list[tuple[str, str]]:
+    """The (value, label) choices for one column: each whole field, each field's
+    key named like the column, the schemas' properties as keys of the input and
+    of the expected output, then ignore."""
+    keys: dict[str, list[str]] = {
+        "input": [*schema_properties(input_schema), column],
+        "expectedOutput": [*schema_properties(output_schema), column],
+        "context": [column],
+    }
+    choices = [(field, FIELD_LABELS[field]) for field in ITEM_FIELDS]
+    for field in ITEM_FIELDS:
+        for key in dict.fromkeys(keys[field]):
+            if key:
+                choices.append((f"{field}.{key}", f"{FIELD_LABELS[field]} › {key}"))
+    choices.append((IGNORE, FIELD_LABELS[IGNORE]))
+    return choices
+
+
+def _name_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def guess_mappings(columns: list[str], *, input_schema: Any = None, output_schema: Any = None) -> list[str]:
+    """A first guess at each column's role.
+
+    A column named like a property of the input schema (case, spaces and
+    punctuation aside) fills that key, `input.<property>`; likewise for the
+    output schema and `expectedOutput.<property>`. Other columns go by their
+    name (`question` → input, `answer` → expected output). Without an
+    input-like column the first unclaimed one is the input; and when the input
+    schema is an object with a single property (or a single required one), a
+    column guessed as the whole input fills that property instead.
+    """
+    input_props = {_name_key(p): p for p in reversed(schema_properties(input_schema))}
+    output_props = {_name_key(p): p for p in reversed(schema_properties(output_schema))}
     guesses = []
     for column in columns:
-        key = re.sub(r"[^a-z]", "", column.lower())
-        guesses.append(next((field for field, names in _COLUMN_GUESSES.items() if key in names), "ignore"))
-    if "input" not in guesses and "ignore" in guesses:
-        guesses[guesses.index("ignore")] = "input"
+        key = _name_key(column)
+        if key and key in input_props:
+            guesses.append(f"input.{input_props[key]}")
+        elif key and key in output_props:
+            guesses.append(f"expectedOutput.{output_props[key]}")
+        else:
+            letters = re.sub(r"[^a-z]", "", column.lower())
+            guesses.append(next((field for field, names in _COLUMN_GUESSES.items() if letters in names), IGNORE))
+    if not any(mapping_field(g) == "input" for g in guesses) and IGNORE in guesses:
+        guesses[guesses.index(IGNORE)] = "input"
+    single = _single_property(input_schema)
+    if single and guesses.count("input") == 1 and not any(g.startswith("input.") for g in guesses):
+        guesses[guesses.index("input")] = f"input.{single}"
     return guesses
+
+
+def _single_property(schema: Any) -> str | None:
+    """The one property an object schema has (or the one it requires), if so."""
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return None
+    listed = schema.get("required")
+    required = [name for name in listed if isinstance(name, str)] if isinstance(listed, list) else []
+    if len(required) == 1:
+        return required[0]
+    properties = schema_properties({"properties": schema.get("properties")})
+    return properties[0] if len(properties) == 1 and not required else None
 
 
 # ---- CSV ---------------------------------------------------------------------
@@ -132,40 +246,111 @@ def parse_cell(cell: str, *, label: str) -> Any:
     return cell
 
 
-def csv_items(text: str, mapping: dict[str, str]) -> list[tuple[int, dict]]:
-    """Items built from the CSV with `mapping` ({column: "input" | "expectedOutput" | "context" | "ignore"}).
+@dataclass(frozen=True)
+class _FieldPlan:
+    """How one item field is built from the columns: a whole column, or keys."""
 
-    Several columns mapped to the same field make an object keyed by column name.
-    """
+    whole: int | None  # the one column that is the whole field
+    keys: list[tuple[str, int]]  # (key, column index) of an object
+
+    def columns(self) -> list[int]:
+        return [self.whole] if self.whole is not None else [index for _, index in self.keys]
+
+
+def check_mapping(header: list[str], mapping: dict[str, str]) -> list[str]:
+    """What is wrong with a column mapping ({column: mapping value}), as messages; [] when it can be used."""
+    return _plan(header, mapping)[1]
+
+
+def _plan(header: list[str], mapping: dict[str, str]) -> tuple[dict[str, _FieldPlan], list[str]]:
+    errors: list[str] = []
+    whole: dict[str, list[int]] = {field: [] for field in ITEM_FIELDS}
+    keyed: dict[str, list[tuple[str, int]]] = {field: [] for field in ITEM_FIELDS}
+    for index, column in enumerate(header):
+        try:
+            parsed = parse_mapping(mapping.get(column, IGNORE))
+        except ValueError as exc:
+            errors.append(f"column {column}: {exc}")
+            continue
+        if parsed is None:
+            continue
+        field, key = parsed
+        if key is None:
+            whole[field].append(index)
+        else:
+            keyed[field].append((key, index))
+    plans: dict[str, _FieldPlan] = {}
+    for field in ITEM_FIELDS:
+        if len(whole[field]) == 1 and not keyed[field]:
+            plans[field] = _FieldPlan(whole[field][0], [])
+            continue
+        if len(whole[field]) == 1:
+            column, other = header[whole[field][0]], header[keyed[field][0][1]]
+            errors.append(
+                f"column {column} is the whole {field}, so column {other} cannot fill {field}.{keyed[field][0][0]}; "
+                f"map {column} to {field}.<key> too"
+            )
+            continue
+        # Several whole columns: an object keyed by column name, with any keyed columns.
+        keys = [(header[i], i) for i in whole[field]] + keyed[field]
+        by_key: dict[str, list[str]] = {}
+        for key, index in keys:
+            by_key.setdefault(key, []).append(header[index])
+        errors.extend(
+            f"columns {', '.join(columns)} all fill {field}.{key}; map one of them elsewhere"
+            for key, columns in by_key.items()
+            if len(columns) > 1
+        )
+        if keys:
+            plans[field] = _FieldPlan(None, keys)
+    if not whole["input"] and not keyed["input"]:
+        errors.append("Map at least one column to the input.")
+    return plans, errors
+
+
+def csv_items(text: str, mapping: dict[str, str]) -> list[tuple[int, dict]]:
+    """Items built from the CSV with `mapping` ({column: mapping value}, see the
+    module docstring). Empty cells are absent: no key, no field, never null."""
     header, rows = read_csv(text)
-    by_field = {field: [i for i, col in enumerate(header) if mapping.get(col) == field] for field in ITEM_FIELDS}
-    if not by_field["input"]:
-        raise ImportFileError("Map at least one column to the input.")
+    plans, mapping_errors = _plan(header, mapping)
+    if mapping_errors:
+        raise ImportFileError(mapping_errors[0], mapping_errors)
     items: list[tuple[int, dict]] = []
     errors: list[str] = []
     for row_number, cells in rows:
         entry: dict[str, Any] = {}
-        row_errors = []
-        for field, indexes in by_field.items():
-            if not indexes:
+        row_errors: list[str] = []
+        for field, plan in plans.items():
+            if plan.whole is not None:
+                value = _cell_value(header, cells, plan.whole, row_number, row_errors)
+                if value is not None:
+                    entry[field] = value
                 continue
-            values = {}
-            for i in indexes:
-                try:
-                    values[header[i]] = parse_cell(cells[i], label=f"row {row_number}: column {header[i]}")
-                except json.JSONDecodeError as exc:
-                    row_errors.append(f"row {row_number}: column {header[i]} is not valid JSON ({exc.msg})")
-                except jsonsafe.UnsafeJSON as exc:
-                    row_errors.append(str(exc))
-            entry[field] = values.get(header[indexes[0]]) if len(indexes) == 1 else values
-        input_cells = [cells[i] for i in by_field["input"]]
-        if all(not cell.strip() for cell in input_cells):
+            values = {
+                key: value
+                for key, index in plan.keys
+                if (value := _cell_value(header, cells, index, row_number, row_errors)) is not None
+            }
+            if values:
+                entry[field] = values
+        if all(not cells[index].strip() for index in plans["input"].columns()):
             row_errors.append(f"row {row_number}: the input is empty")
         errors.extend(row_errors)
         items.append((row_number, entry))
     if errors:
         raise ImportFileError("Some rows cannot be imported.", errors[:MAX_LISTED_ERRORS])
     return items
+
+
+def _cell_value(header: list[str], cells: list[str], index: int, row_number: int, errors: list[str]) -> Any:
+    """The cell's value; None when it is empty, or invalid (its error added to `errors`)."""
+    try:
+        return parse_cell(cells[index], label=f"row {row_number}: column {header[index]}")
+    except json.JSONDecodeError as exc:
+        errors.append(f"row {row_number}: column {header[index]} is not valid JSON ({exc.msg})")
+    except jsonsafe.UnsafeJSON as exc:
+        errors.append(str(exc))
+    return None
 
 
 # ---- JSON and JSONL --------------------------------------------------------------
@@ -275,7 +460,13 @@ def validate_items(*, dataset: Dataset, items: list[tuple[int, dict]]) -> None:
             for path, messages in exc.errors.items():
                 errors.extend(f"row {row_number}: {wire_key(path)}: {message}" for message in messages)
     if errors:
-        raise ImportFileError("Some rows do not match the dataset's schema.", errors[:MAX_LISTED_ERRORS])
+        message = "Some rows do not match the dataset's schema."
+        properties = schema_properties(dataset.input_schema)
+        wants_object = isinstance(dataset.input_schema, dict) and dataset.input_schema.get("type") == "object"
+        if wants_object and properties and any(not isinstance(entry.get("input"), dict) for _, entry in items):
+            keys = ", ".join(f"input.{name}" for name in properties)
+            message += f" The input schema expects an object: map the columns to {keys}."
+        raise ImportFileError(message, errors[:MAX_LISTED_ERRORS])
 
 
 def prepare_import(*, dataset: Dataset, text: str, fmt: str, mapping: dict[str, str] | None = None) -> list[dict]:
@@ -288,10 +479,14 @@ def prepare_import(*, dataset: Dataset, text: str, fmt: str, mapping: dict[str, 
 def import_items(*, dataset: Dataset, text: str, fmt: str, mapping: dict[str, str] | None = None) -> list[DatasetItem]:
     """Validate the whole file, then add its items as one dataset version."""
     items = prepare_import(dataset=dataset, text=text, fmt=fmt, mapping=mapping)
-    new_items: list[services.NewItem] = [
-        {"input": entry["input"], "expected_output": entry.get("expectedOutput"), "context": entry.get("context")}
-        for entry in items
-    ]
+    new_items: list[services.NewItem] = []
+    for entry in items:
+        new_item: services.NewItem = {"input": entry["input"]}  # absent fields stay absent (null in storage)
+        if "expectedOutput" in entry:
+            new_item["expected_output"] = entry["expectedOutput"]
+        if "context" in entry:
+            new_item["context"] = entry["context"]
+        new_items.append(new_item)
     try:
         return services.items_bulk_create(dataset=dataset, items=new_items)
     except InvalidInput as exc:

@@ -184,3 +184,192 @@ def test_json_that_cannot_be_stored_refuses_the_file_naming_the_row(make_dataset
     assert caught.value.errors == errors
     dataset.refresh_from_db()
     assert dataset.version == 0 and not dataset.items.exists()
+
+
+# ---- columns into keys, empty cells, schemas -------------------------------------------
+
+QUESTION_SCHEMA = {"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]}
+
+
+def test_columns_fill_keys_of_nested_objects():
+    text = "q,lang,answer,source,page\nCapital of France?,en,Paris,atlas,12\n"
+    mapping = {
+        "q": "input.question",
+        "lang": "input.language",
+        "answer": "expectedOutput",
+        "source": "context.source",
+        "page": "context.page",
+    }
+    assert rows(importers.csv_items(text, mapping)) == [
+        {
+            "input": {"question": "Capital of France?", "language": "en"},
+            "expectedOutput": "Paris",
+            "context": {"source": "atlas", "page": 12},
+        }
+    ]
+
+
+def test_whole_field_columns_and_keyed_columns_mix_only_as_objects():
+    text = "city,country,extra\nParis,France,x\n"
+    # Two whole-input columns are keys named after them, so keyed columns can join them.
+    assert rows(importers.csv_items(text, {"city": "input", "country": "input", "extra": "input.note"})) == [
+        {"input": {"city": "Paris", "country": "France", "note": "x"}}
+    ]
+    with pytest.raises(ImportFileError) as one_whole:
+        importers.csv_items(text, {"city": "input", "country": "input.country"})
+    assert one_whole.value.errors == [
+        "column city is the whole input, so column country cannot fill input.country; map city to input.<key> too"
+    ]
+    with pytest.raises(ImportFileError) as clash:
+        importers.csv_items(text, {"city": "input", "country": "input", "extra": "input.city"})
+    assert clash.value.errors == ["columns city, extra all fill input.city; map one of them elsewhere"]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "error"),
+    [
+        (
+            {"a": "output"},
+            "column a: unknown mapping 'output': use input, expectedOutput, context, ignore or <field>.<key>",
+        ),
+        ({"a": "input."}, "column a: mapping 'input.' needs a key after the dot"),
+        ({"a": "context.x"}, "Map at least one column to the input."),
+    ],
+)
+def test_unusable_mappings_are_refused_before_any_row(mapping, error):
+    assert error in importers.check_mapping(["a"], mapping)
+    with pytest.raises(ImportFileError) as caught:
+        importers.csv_items("a\n1\n", mapping)
+    assert error in caught.value.errors
+
+
+def test_a_key_is_everything_after_the_first_dot():
+    assert importers.parse_mapping("input.v1.2") == ("input", "v1.2")
+    assert importers.parse_mapping("input") == ("input", None)
+    assert importers.parse_mapping("ignore") is None
+    assert importers.mapping_field("expectedOutput.answer") == "expectedOutput"
+    assert importers.mapping_field("bogus") is None
+
+
+def test_empty_cells_are_absent_not_null():
+    text = "q,lang,answer,notes\nfirst,,Paris,\nsecond,fr,,\n,de,x,\n"
+    mapping = {"q": "input.question", "lang": "input.language", "answer": "expectedOutput", "notes": "context"}
+    items = rows(importers.csv_items(text, mapping))
+    assert items == [
+        {"input": {"question": "first"}, "expectedOutput": "Paris"},
+        {"input": {"question": "second", "language": "fr"}},
+        {"input": {"language": "de"}, "expectedOutput": "x"},
+    ]
+    assert all(None not in entry.values() for entry in items)
+
+
+def test_an_input_of_empty_cells_only_is_an_error():
+    mapping = {"q": "input.question", "lang": "input.language", "answer": "expectedOutput"}
+    with pytest.raises(ImportFileError) as caught:
+        importers.csv_items("q,lang,answer\nok,en,x\n , ,y\n", mapping)
+    assert caught.value.errors == ["row 3: the input is empty"]
+
+
+def test_empty_cells_are_never_reported_as_none(make_dataset):
+    dataset = make_dataset(name="Q", input_schema=QUESTION_SCHEMA, output_schema={"type": "string"})
+    text = "question,lang,answer\nfine,en,yes\n,en,no\n"
+    with pytest.raises(ImportFileError) as caught:
+        importers.prepare_import(
+            dataset=dataset,
+            text=text,
+            fmt="csv",
+            mapping={"question": "input.question", "lang": "input.lang", "answer": "expectedOutput"},
+        )
+    assert caught.value.errors == ["row 3: input: 'question' is a required property"]
+    assert "None" not in caught.value.message + " ".join(caught.value.errors)
+
+
+def test_items_with_empty_cells_are_stored_without_those_fields(make_dataset):
+    dataset = make_dataset(name="Empty")
+    created = importers.import_items(
+        dataset=dataset, text="q,answer\nhello,\n", fmt="csv", mapping={"q": "input", "answer": "expectedOutput"}
+    )
+    assert [(item.input, item.expected_output, item.context) for item in created] == [("hello", None, None)]
+
+
+FIFTY_QUESTIONS = "question\n" + "".join(f"What is {n} + {n}?\n" for n in range(50))
+
+
+@pytest.mark.parametrize("how", ["mapped", "guessed"])
+def test_fifty_questions_fill_an_object_input_schema(make_dataset, how):
+    dataset = make_dataset(name="Questions", input_schema=QUESTION_SCHEMA)
+    header, _ = importers.read_csv(FIFTY_QUESTIONS)
+    if how == "mapped":
+        mapping = {"question": "input.question"}
+    else:
+        guesses = importers.guess_mappings(
+            header, input_schema=dataset.input_schema, output_schema=dataset.output_schema
+        )
+        mapping = dict(zip(header, guesses, strict=True))
+        assert mapping == {"question": "input.question"}
+
+    created = importers.import_items(dataset=dataset, text=FIFTY_QUESTIONS, fmt="csv", mapping=mapping)
+
+    assert len(created) == 50
+    assert sorted(item.input["question"] for item in created)[:2] == ["What is 0 + 0?", "What is 1 + 1?"]
+    dataset.refresh_from_db()
+    assert dataset.item_count == 50 and dataset.version == 1
+
+
+def test_a_bare_input_for_an_object_schema_is_refused_with_a_hint(make_dataset):
+    dataset = make_dataset(name="Questions", input_schema=QUESTION_SCHEMA)
+    with pytest.raises(ImportFileError) as caught:
+        importers.prepare_import(dataset=dataset, text=FIFTY_QUESTIONS, fmt="csv", mapping={"question": "input"})
+    assert caught.value.message == (
+        "Some rows do not match the dataset's schema. "
+        "The input schema expects an object: map the columns to input.question."
+    )
+    assert caught.value.errors[0] == "row 2: input: 'What is 0 + 0?' is not of type 'object'"
+
+
+@pytest.mark.parametrize(
+    ("columns", "input_schema", "output_schema", "expected"),
+    [
+        # Columns named like schema properties fill them (case, spaces and punctuation aside).
+        (
+            ["Question", "Lang", "answer", "notes"],
+            {"type": "object", "properties": {"question": {}, "lang": {}}},
+            None,
+            ["input.question", "input.lang", "expectedOutput", "ignore"],
+        ),
+        (
+            ["q", "Final answer", "confidence"],
+            None,
+            {"type": "object", "properties": {"final_answer": {}, "confidence": {}}},
+            ["input", "expectedOutput.final_answer", "expectedOutput.confidence"],
+        ),
+        # One property (or one required one): the input column fills it.
+        (["prompt", "answer"], QUESTION_SCHEMA, None, ["input.question", "expectedOutput"]),
+        (["text"], {"type": "object", "properties": {"a": {}, "b": {}}, "required": ["b"]}, None, ["input.b"]),
+        # Several properties and no column named like them: left to the user.
+        (["text"], {"type": "object", "properties": {"a": {}, "b": {}}}, None, ["input"]),
+        # A schema that is no object changes nothing.
+        (["question", "answer"], {"type": "string"}, None, ["input", "expectedOutput"]),
+    ],
+)
+def test_guesses_follow_the_schemas(columns, input_schema, output_schema, expected):
+    assert importers.guess_mappings(columns, input_schema=input_schema, output_schema=output_schema) == expected
+
+
+def test_mapping_choices_offer_whole_fields_keys_and_schema_properties():
+    choices = importers.mapping_choices("lang", input_schema=QUESTION_SCHEMA)
+    assert [value for value, _ in choices] == [
+        "input",
+        "expectedOutput",
+        "context",
+        "input.question",
+        "input.lang",
+        "expectedOutput.lang",
+        "context.lang",
+        "ignore",
+    ]
+    assert dict(choices)["input.question"] == "Input › question"
+    # Every guess is one of its column's choices.
+    header = ["question", "answer"]
+    for column, guess in zip(header, importers.guess_mappings(header, input_schema=QUESTION_SCHEMA), strict=True):
+        assert guess in dict(importers.mapping_choices(column, input_schema=QUESTION_SCHEMA))
