@@ -40,6 +40,13 @@ class MemberSerializer(serializers.Serializer):
         return {"username": value["user"]["username"], "role": value["role"]}
 
 
+class MemberPathSerializer(serializers.Serializer):
+    """The username in a member's path: text a user name can be (no NUL, which
+    PostgreSQL cannot even compare with)."""
+
+    username = serializers.CharField(max_length=150, trim_whitespace=False)
+
+
 class MemberListSerializer(serializers.Serializer):
     members = MemberSerializer(many=True, read_only=True)
 

@@ -531,6 +531,7 @@ class ProjectMemberView(ApiView):
     )
     def delete(self, request: Request, projectId: UUID, username: str) -> Response:
         project = access.project_for(request.user, projectId, needs=access.OWNER)
+        username = validated(s.MemberPathSerializer, {"username": username})["username"]
         projects.member_remove(project=project, username=username)
         return Response({"success": True})
 
