@@ -5,14 +5,15 @@ these calls, so there is exactly one place that says what a change does
 (versions, counters, validation, enqueueing).
 """
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NotRequired, TypedDict
 from uuid import UUID
 
 import jsonschema
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -120,35 +121,58 @@ def dataset_update(
     input_schema: Any = UNSET,
     output_schema: Any = UNSET,
 ) -> Dataset:
-    """Change the given fields (the others stay as they are)."""
+    """Change the given fields (the others stay as they are); returns the dataset
+    as saved, which `dataset` is updated to as well.
+
+    Only those fields are written, onto the row as it is now: the version and
+    item count that item writes committed since `dataset` was read stay.
+    """
+    changes: dict[str, Any] = {}
     if name is not UNSET:
-        dataset.name = _clean_name(name)
+        changes["name"] = _clean_name(name)
     if description is not UNSET:
-        dataset.description = description or ""
+        changes["description"] = description or ""
     if metadata is not UNSET:
-        dataset.metadata = metadata
+        changes["metadata"] = metadata
     if input_schema is not UNSET:
         check_json_schema(input_schema, field="input_schema")
-        dataset.input_schema = input_schema
+        changes["input_schema"] = input_schema
     if output_schema is not UNSET:
         check_json_schema(output_schema, field="output_schema")
-        dataset.output_schema = output_schema
+        changes["output_schema"] = output_schema
     with transaction.atomic():
-        _lock_dataset(dataset)  # a dataset deleted meanwhile is not written back
-        dataset.save()
-    return dataset
+        locked = _lock_dataset(dataset.pk)  # a dataset deleted meanwhile is not written back
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.save(update_fields=[*changes, "updated_at"])
+    for column in Dataset._meta.concrete_fields:
+        setattr(dataset, column.attname, getattr(locked, column.attname))
+    return locked
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
     """Delete the dataset with its items, runs and results.
 
-    The dataset row is locked first, as every item write does, so a delete
-    and concurrent item writes queue instead of deadlocking; the writes that
-    come after it find the dataset gone (404).
+    The dataset row is locked first, as every item write and run start does,
+    so they queue instead of deadlocking, and the ones that come after the
+    delete find the dataset gone (404). Then its runs' chunks and the runs
+    themselves, in the order the engine's writer locks them (a chunk, then
+    its run): a worker that is writing results finishes first, one that
+    writes later finds its chunk gone and writes nothing, so no result is
+    added behind the delete. A deadlock with a worker that locks the other
+    way round (closing a run) is retried.
     """
-    with transaction.atomic():
-        _lock_dataset(dataset)
-        dataset.delete()
+
+    def delete() -> None:
+        with transaction.atomic():
+            locked = _lock_dataset(dataset.pk)
+            chunks = RunChunk.objects.filter(run__dataset_id=dataset.pk).order_by("pk")
+            list(chunks.select_for_update(of=("self",)).values_list("pk", flat=True))
+            runs = DatasetRun.objects.filter(dataset_id=dataset.pk).order_by("pk")
+            list(runs.select_for_update().values_list("pk", flat=True))
+            locked.delete()
+
+    _retry_deadlocks(delete)
 
 
 def dataset_duplicate(*, dataset: Dataset, name: str | None = None) -> Dataset:
@@ -175,18 +199,37 @@ def new_item_like(item: DatasetItem) -> NewItem:
     return {"input": item.input, "expected_output": item.expected_output, "context": item.context}
 
 
-def _lock_dataset(dataset: Dataset) -> Dataset:
-    """Lock the dataset row (inside atomic). Every write to a dataset's items takes
-    this lock before any item lock: one lock order, no deadlocks."""
-    locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+def _lock_dataset(dataset_id: UUID) -> Dataset:
+    """Lock the dataset row (inside atomic) and return it as it is now. Every
+    write to a dataset's items takes this lock before any item lock: one lock
+    order, no deadlocks. A dataset deleted meanwhile is NotFound (404)."""
+    locked = Dataset.objects.select_for_update().filter(pk=dataset_id).first()
     if locked is None:
         raise NotFound("The dataset was deleted")
     return locked
 
 
+DEADLOCK_RETRIES = 3
+
+
+def _retry_deadlocks[T](write: Callable[[], T]) -> T:
+    """`write()`, run again when the database broke a deadlock by aborting it
+    (PostgreSQL's 40P01); a StateConflict (409) when that keeps happening.
+    Only a transaction of its own can be retried: inside an outer one, the
+    error goes up as it is."""
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            return write()
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "40P01" or transaction.get_connection().in_atomic_block:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise StateConflict("Other changes to this dataset got in the way; try again")
+
+
 def _next_dataset_version(dataset: Dataset) -> int:
     """Lock the dataset row and move it to its next version (call inside atomic)."""
-    locked = _lock_dataset(dataset)
+    locked = _lock_dataset(dataset.pk)
     locked.version += 1
     Dataset.objects.filter(pk=dataset.pk).update(version=locked.version, updated_at=timezone.now())
     DatasetVersion.objects.create(dataset_id=dataset.pk, version=locked.version)
@@ -249,7 +292,8 @@ def items_bulk_create(*, dataset: Dataset, items: Sequence[NewItem], allow_empty
             [DatasetItemVersion.for_item(item, dataset_version=dataset_version) for item in created], batch_size=500
         )
         Dataset.objects.filter(pk=dataset.pk).update(item_count=F("item_count") + len(created))
-    dataset.refresh_from_db(fields=["item_count", "version", "updated_at"])
+        # While the row is locked: a delete may commit as soon as this transaction does.
+        dataset.refresh_from_db(fields=["item_count", "version", "updated_at"])
     return created
 
 
@@ -258,7 +302,8 @@ def item_update(
 ) -> DatasetItem:
     """Change the given fields as a new item version and dataset version; returns the item as saved."""
     with transaction.atomic():
-        _lock_dataset(item.dataset)
+        # By id: `item.dataset` would be loaded from a row a concurrent delete may have removed.
+        dataset = _lock_dataset(item.dataset_id)
         # The row as it is now, locked: a delete or update that committed since
         # `item` was read is seen here rather than written over.
         current = DatasetItem.objects.select_for_update().filter(pk=item.pk).first()
@@ -272,25 +317,27 @@ def item_update(
             current.expected_output = expected_output
         if context is not UNSET:
             current.context = context
-        validate_item_against_schemas(
-            dataset=item.dataset, input=current.input, expected_output=current.expected_output
-        )
-        dataset_version = _next_dataset_version(item.dataset)
+        validate_item_against_schemas(dataset=dataset, input=current.input, expected_output=current.expected_output)
+        dataset_version = _next_dataset_version(dataset)
         current.version += 1
         current.save()
         _close_current_versions([current.pk], dataset_version)
         DatasetItemVersion.for_item(current, dataset_version=dataset_version).save()
+    if DatasetItem.dataset.is_cached(item):  # the caller's dataset moves on too, as with the other item writes
+        item.dataset.version = dataset.version
     return current
 
 
 def item_delete(*, item: DatasetItem) -> None:
-    items_bulk_delete(dataset=item.dataset, item_ids=[item.pk])
+    # Not `item.dataset` unless loaded already: it would be read from a row a concurrent delete may have removed.
+    dataset = item.dataset if DatasetItem.dataset.is_cached(item) else Dataset(pk=item.dataset_id)
+    items_bulk_delete(dataset=dataset, item_ids=[item.pk])
 
 
 def items_bulk_delete(*, dataset: Dataset, item_ids: Iterable[UUID | str]) -> int:
     """Tombstone the given live items as one dataset version; returns how many."""
     with transaction.atomic():
-        _lock_dataset(dataset)
+        _lock_dataset(dataset.pk)
         items = list(dataset.items.live().filter(pk__in=list(item_ids)).select_for_update())
         if not items:
             return 0
@@ -305,7 +352,8 @@ def items_bulk_delete(*, dataset: Dataset, item_ids: Iterable[UUID | str]) -> in
             batch_size=500,
         )
         Dataset.objects.filter(pk=dataset.pk).update(item_count=F("item_count") - len(items))
-    dataset.refresh_from_db(fields=["item_count", "version", "updated_at"])
+        # While the row is locked: a delete may commit as soon as this transaction does.
+        dataset.refresh_from_db(fields=["item_count", "version", "updated_at"])
     return len(items)
 
 
@@ -351,7 +399,7 @@ def run_start(
         raise InvalidInput(f"Cannot start the run: {next(iter(errors.values()))[0]}", errors)
 
     with transaction.atomic():
-        _lock_dataset(dataset)
+        _lock_dataset(dataset.pk)
         run = DatasetRun.objects.create(
             dataset=dataset,
             dataset_version=version,
@@ -395,26 +443,49 @@ def _plan_chunks(run: DatasetRun, chunk_size: int) -> list[RunChunk]:
 
 
 def run_cancel(*, run: DatasetRun) -> DatasetRun:
-    """Stop a pending or running run (see `lifecycle.cancel_run`)."""
-    return lifecycle.cancel_run(run=run)
+    """Stop a pending or running run (see `lifecycle.cancel_run`).
+
+    The dataset row is locked first, as a dataset delete does, so the two queue
+    (a cancel locks the run, then its chunks; a delete the chunks, then the
+    run); a cancel after the delete finds the run gone (404). A deadlock with a
+    worker writing results (which locks a chunk, then the run) is retried.
+    """
+
+    def cancel() -> DatasetRun:
+        with transaction.atomic():
+            _lock_dataset(run.dataset_id)
+            try:
+                return lifecycle.cancel_run(run=run)
+            except DatasetRun.DoesNotExist:
+                raise NotFound("The run was deleted") from None
+
+    return _retry_deadlocks(cancel)
 
 
 def run_rerun_failed(*, run: DatasetRun, user: AbstractBaseUser | AnonymousUser | None = None) -> DatasetRun:
-    """A new run over the items that failed in a finished run, with the same settings."""
-    if not run.is_terminal:
-        raise StateConflict("Wait for the run to finish before rerunning its failures")
-    if not run.results.failed().exists():
-        raise InvalidInput("The run has no failed items to rerun")
-    return run_start(
-        dataset=run.dataset,
-        target_type=run.target_type,
-        target_id=run.target_id,
-        scorer_ids=run.scorer_ids,
-        version=run.dataset_version,
-        max_concurrency=run.max_concurrency,
-        item_timeout=run.item_timeout,
-        max_retries=run.max_retries,
-        repetitions=1,
-        rerun_of=run,
-        user=user,
-    )
+    """A new run over the items that failed in a finished run, with the same settings.
+
+    The dataset row is locked first: a dataset deleted meanwhile is NotFound
+    (404), not a run without failures."""
+    with transaction.atomic():
+        dataset = _lock_dataset(run.dataset_id)
+        current = DatasetRun.objects.filter(pk=run.pk).first()
+        if current is None:
+            raise NotFound("The run was deleted")
+        if not current.is_terminal:
+            raise StateConflict("Wait for the run to finish before rerunning its failures")
+        if not current.results.failed().exists():
+            raise InvalidInput("The run has no failed items to rerun")
+        return run_start(
+            dataset=dataset,
+            target_type=current.target_type,
+            target_id=current.target_id,
+            scorer_ids=current.scorer_ids,
+            version=current.dataset_version,
+            max_concurrency=current.max_concurrency,
+            item_timeout=current.item_timeout,
+            max_retries=current.max_retries,
+            repetitions=1,
+            rerun_of=current,
+            user=user,
+        )
