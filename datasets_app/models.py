@@ -181,6 +181,9 @@ class DatasetItem(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
+    # The item's place in its dataset, 1, 2, 3… in the order items were added (never reused):
+    # how pages and results name it ("#12"). Item ids are time-ordered in the same order.
+    position = models.PositiveIntegerField(default=0)
     # The item's own version number: 1 on creation, +1 on every change.
     version = models.PositiveIntegerField(default=1)
     input = OpaqueJSONField()
@@ -196,6 +199,7 @@ class DatasetItem(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["dataset", "is_deleted", "-created_at", "-id"], name="item_list_idx"),
+            models.Index(fields=["dataset", "position"], name="item_position_idx"),
         ]
 
     def __str__(self) -> str:
@@ -473,6 +477,11 @@ def score_of(scorer_id: str) -> RawSQL:
 
 
 class DatasetRunResultQuerySet(models.QuerySet["DatasetRunResult"]):
+    def in_dataset_order(self) -> Self:
+        """Items in the order they were added (ids are time-ordered; the unique
+        (run, item, repetition) index serves it)."""
+        return self.order_by("item_id", "repetition")
+
     def in_display_order(self) -> Self:
         """The order the API contract lists results in: by start time, then id."""
         return self.order_by("started_at", "id")

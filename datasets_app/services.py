@@ -14,13 +14,14 @@ import jsonschema
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import OperationalError, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from . import schemas
 from .exceptions import InvalidInput, NotFound, StateConflict
 from .models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetVersion, Project, RunChunk
 from .runs import lifecycle, registry
+from .runs.rows import ordered_uuids
 
 # "Leave this field as it is" in the update services (None is a value there).
 UNSET: Any = object()
@@ -276,15 +277,21 @@ def items_bulk_create(*, dataset: Dataset, items: Sequence[NewItem], allow_empty
         return []
     with transaction.atomic():
         dataset_version = _next_dataset_version(dataset)
+        # Under the dataset lock: positions continue from the last item, and ids are
+        # time-ordered in the same order, so a run lists and runs them as they were added.
+        last = DatasetItem.objects.filter(dataset=dataset).aggregate(last=Max("position"))["last"] or 0
+        ids = ordered_uuids(len(items))
         created = DatasetItem.objects.bulk_create(
             [
                 DatasetItem(
+                    id=ids[index],
+                    position=last + index + 1,
                     dataset=dataset,
                     input=entry["input"],
                     expected_output=entry.get("expected_output"),
                     context=entry.get("context"),
                 )
-                for entry in items
+                for index, entry in enumerate(items)
             ],
             batch_size=500,
         )
@@ -373,16 +380,31 @@ def run_start(
     repetitions: int = 1,
     rerun_of: DatasetRun | None = None,
     user: AbstractBaseUser | AnonymousUser | None = None,
+    name: str | None = None,
+    description: str | None = "",
+    metadata: Any = None,
+    tags: list[str] | None = None,
 ) -> DatasetRun:
     """Record a pending run and queue its chunks for the workers, in one
-    transaction: a committed run always has its work queued."""
+    transaction: a committed run always has its work queued. Without a `name`,
+    the run is named after what ran and when ("keyword-agent · 2026-12-02 09:30")."""
     scorer_ids = list(scorer_ids or [])
     errors: dict[str, list[str]] = {}
-    if registry.get_target(target_type, target_id) is None:
+    target = registry.get_target(target_type, target_id)
+    if target is None:
         errors["target_id"] = [f"Unknown target {target_type}/{target_id}"]
+    elif reason := registry.unavailable_reason(target):
+        errors["target_id"] = [f"{target_type}/{target_id} is not available: {reason}"]
     for scorer_id in scorer_ids:
-        if registry.get_scorer(scorer_id) is None:
+        scorer = registry.get_scorer(scorer_id)
+        if scorer is None:
             errors.setdefault("scorer_ids", []).append(f"Unknown scorer {scorer_id}")
+        elif reason := registry.unavailable_reason(scorer):
+            errors.setdefault("scorer_ids", []).append(f"{scorer_id} is not available: {reason}")
+    try:
+        tags = _clean_tags(tags)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
     if not (1 <= max_concurrency <= MAX_CONCURRENCY_LIMIT):
         errors["max_concurrency"] = [f"Must be between 1 and {MAX_CONCURRENCY_LIMIT}."]
     if item_timeout is not None and item_timeout <= 0:
@@ -402,6 +424,10 @@ def run_start(
         _lock_dataset(dataset.pk)
         run = DatasetRun.objects.create(
             dataset=dataset,
+            name=(name or "").strip()[:255] or default_run_name(target_id),
+            description=description or "",
+            metadata=metadata,
+            tags=tags,
             dataset_version=version,
             target_type=target_type,
             target_id=target_id,
@@ -420,6 +446,58 @@ def run_start(
         run.total_items = item_total * repetitions
         run.save(update_fields=["total_items"])
         lifecycle.enqueue(run, chunks)
+    return run
+
+
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 50
+
+
+def default_run_name(target_id: str) -> str:
+    """What ran and when: "keyword-agent · 2026-12-02 09:30" (UTC)."""
+    return f"{target_id} · {timezone.now():%Y-%m-%d %H:%M}"
+
+
+def _clean_tags(tags: Any) -> list[str]:
+    """Tags as stored: trimmed, distinct, in the order given."""
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InvalidInput("tags must be a list of strings", {"tags": ["Must be a list of strings."]})
+    cleaned = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+    if len(cleaned) > MAX_TAGS or any(len(t) > MAX_TAG_LENGTH for t in cleaned):
+        message = f"At most {MAX_TAGS} tags of at most {MAX_TAG_LENGTH} characters."
+        raise InvalidInput(f"Invalid tags: {message}", {"tags": [message]})
+    return cleaned
+
+
+def run_update(
+    *,
+    run: DatasetRun,
+    name: str = UNSET,
+    description: str | None = UNSET,
+    metadata: Any = UNSET,
+    tags: list[str] | None = UNSET,
+) -> DatasetRun:
+    """Rename, describe or tag a run, at any status: these say what the run is
+    called, not what it did, so a finished run may still change them."""
+    fields = []
+    if name is not UNSET:
+        if not name or not str(name).strip():
+            raise InvalidInput("name is required", {"name": ["This field may not be blank."]})
+        run.name = str(name).strip()[:255]
+        fields.append("name")
+    if description is not UNSET:
+        run.description = description or ""
+        fields.append("description")
+    if metadata is not UNSET:
+        run.metadata = metadata
+        fields.append("metadata")
+    if tags is not UNSET:
+        run.tags = _clean_tags(tags)
+        fields.append("tags")
+    if fields and not DatasetRun.objects.filter(pk=run.pk).update(**{f: getattr(run, f) for f in fields}):
+        raise NotFound("The run was deleted")
     return run
 
 
@@ -488,4 +566,6 @@ def run_rerun_failed(*, run: DatasetRun, user: AbstractBaseUser | AnonymousUser 
             repetitions=1,
             rerun_of=current,
             user=user,
+            name=f"{current.name or current.target_id} (failed items rerun)",
+            tags=current.tags,
         )

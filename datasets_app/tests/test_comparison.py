@@ -327,9 +327,9 @@ def test_items_failed_or_missing_never_count_towards_a_verdict(make_dataset):
     assert scorer.delta == 0 and scorer.verdict is Verdict.UNCHANGED
     assert compared.items_changed == 1  # the failure shows as a change, not as a regression
     assert result.warnings[:2] == [
-        f"Only the 3 items both run {str(run.pk)[:8]} and the baseline ran are compared "
-        f"(1 only in the baseline, 0 only in run {str(run.pk)[:8]}).",
-        f"1 of the items run {str(run.pk)[:8]} shares with the baseline failed in run {str(run.pk)[:8]}: "
+        f"Only the 3 items both run \"{run.name}\" and the baseline ran are compared "
+        f"(1 only in the baseline, 0 only in run \"{run.name}\").",
+        f"1 of the items run \"{run.name}\" shares with the baseline failed in run \"{run.name}\": "
         "they have no scores and do not count towards its scorer verdicts.",
     ]
 

@@ -132,3 +132,15 @@ def test_an_entry_naming_an_unknown_field_is_refused_not_dropped(project):
         services.items_bulk_create(dataset=dataset, items=[{"input": 1, "expectedOutput": 2}])  # type: ignore[typeddict-unknown-key]
 
     assert error.value.errors == {"expectedOutput": ["Not a field of an item."]}
+
+
+def test_items_are_numbered_and_ordered_as_they_were_added(project):
+    dataset = services.dataset_create(project=project, name="QA")
+    first = services.items_bulk_create(dataset=dataset, items=[{"input": n} for n in range(300)])
+    more = services.items_bulk_create(dataset=dataset, items=[{"input": "later"}])
+    items = [*first, *more]
+    assert [i.position for i in items] == list(range(1, 302))
+    # Ids sort in the order added: runs execute and list items that way.
+    assert sorted(items, key=lambda i: i.pk) == items
+    services.items_bulk_delete(dataset=dataset, item_ids=[more[0].pk])
+    assert services.item_create(dataset=dataset, input="again").position == 302  # never reused
