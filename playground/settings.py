@@ -331,6 +331,8 @@ OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
 OPENAI_SYSTEM_PROMPT = os.environ.get("OPENAI_SYSTEM_PROMPT", "You are a helpful assistant.")
+# Prices per million tokens by model, for a run's cost: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}.
+PLAYGROUND_MODEL_PRICES = json.loads(os.environ.get("PLAYGROUND_MODEL_PRICES", "{}"))
 
 # HTTP endpoint target.
 HTTP_TARGET_URL = os.environ.get("HTTP_TARGET_URL", "")
