@@ -120,6 +120,12 @@ class ItemForm(ServiceForm):
             },
         )
 
+    def focus_first_field(self) -> None:
+        """Mark the first field with an error (else the first field) `autofocus`, so the
+        form, swapped in by htmx or shown as a page, takes the keyboard focus there."""
+        names = [name for name in self.fields if self.is_bound and self.errors.get(name)] or list(self.fields)
+        self.fields[names[0]].widget.attrs["autofocus"] = True
+
 
 class ImportUploadForm(forms.Form):
     FORMAT_CHOICES = [

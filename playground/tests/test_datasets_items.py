@@ -1,6 +1,7 @@
 """The dataset detail page: items table, search, versions, add/edit/delete, bulk, history, runs tab."""
 
 import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -325,3 +326,55 @@ def test_run_start_form_to_run_kwargs(capitals):
     )
     assert not bad.is_valid()
     assert set(bad.errors) == {"target", "version", "max_concurrency"}
+
+
+def test_items_show_their_position_newest_first(browser_client, capitals):
+    services.item_create(dataset=capitals, input="a fourth")
+    html = browser_client.get(capitals.get_absolute_url()).content.decode()
+    positions = [html.index(f'<th scope="row" class="num position">#{n}</th>') for n in (4, 3, 2, 1)]
+    assert positions == sorted(positions), "newest item first, each with its #position"
+    france = item_of(capitals, "France")
+    assert f'value="{france.id}" form="bulk-form" aria-label="Select item #1"' in html
+    assert 'Edit<span class="visually-hidden"> item #1</span>' in html
+
+
+def test_saved_edit_updates_the_version_figures_out_of_band(browser_client, capitals):
+    item = item_of(capitals, "Japan")
+    response = browser_client.post(
+        reverse("item-edit", args=[capitals.id, item.id]),
+        {"input": '"Japan?"', "expected_output": '"Tokyo"'},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<tr id="item-{item.id}" class="just-saved">')
+    template = html[html.index("<template>") : html.index("</template>")]
+    assert '<span class="num" id="dataset-version" hx-swap-oob="true">2</span>' in template
+    assert '<select id="item-version" name="version" hx-swap-oob="true"' in template
+    assert '<option value="2" selected>v2 (current)</option><option value="1">v1</option>' in template
+    assert '<span id="items-version" hx-swap-oob="true">2</span>' in template
+    # The page carries the same ids for the swap to land on.
+    page = browser_client.get(capitals.get_absolute_url()).content.decode()
+    assert '<span class="num" id="dataset-version">2</span>' in page
+    assert '<select id="item-version" name="version"' in page and '<span id="items-version">2</span>' in page
+
+
+def _tag(html, start, name):
+    """The opening tag `<start …>` that carries name="<name>"."""
+    return next(tag for tag in re.findall(rf"<{start}\b[^>]*>", html) if f'name="{name}"' in tag)
+
+
+def test_edit_form_takes_the_focus_and_gives_it_back_to_the_row(browser_client, capitals):
+    item = item_of(capitals, "Japan")
+    url = reverse("item-edit", args=[capitals.id, item.id])
+    form_html = browser_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert form_html.count("autofocus") == 1 and " autofocus" in _tag(form_html, "textarea", "input")
+    invalid = browser_client.post(
+        url, {"input": '"ok"', "expected_output": "{broken"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert invalid.count("autofocus") == 1 and " autofocus" in _tag(invalid, "textarea", "expected_output")
+
+    cancel = browser_client.get(reverse("item-row", args=[capitals.id, item.id]), HTTP_HX_REQUEST="true")
+    assert cancel.content.decode().count("autofocus") == 1
+    assert 'hx-swap="outerHTML" autofocus>Edit<' in cancel.content.decode()
+    page = browser_client.get(capitals.get_absolute_url()).content.decode()
+    assert "autofocus" not in page, "the page itself does not steal the focus"

@@ -202,7 +202,8 @@ def _current_row(item: DatasetItem) -> DatasetItemVersion:
 def item_row(request: HttpRequest, dataset_id: UUID, item_id: UUID) -> HttpResponse:
     """One item's table row (what "Cancel" on the in-place edit form swaps back in)."""
     item = _live_item(request, dataset_id, item_id, needs=access.VIEWER)
-    context = {"dataset": item.dataset, "row": _current_row(item), "is_current": True}
+    # Back from the form, keyboard focus returns to the row's Edit link.
+    context = {"dataset": item.dataset, "row": _current_row(item), "is_current": True, "focus_edit": True}
     return render(request, f"{DETAIL_TEMPLATE}#item-row", context)
 
 
@@ -214,10 +215,20 @@ def item_edit(request: HtmxRequest, dataset_id: UUID, item_id: UUID) -> HttpResp
     form = ItemForm.for_item(item, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.save_with(services.item_update, item=item) is not None:
         if request.htmx:
-            context = {"dataset": dataset, "row": _current_row(item), "is_current": True, "just_saved": True}
-            return render(request, f"{DETAIL_TEMPLATE}#item-row", context)
+            # The row, focus back on its Edit link, and (out of band) the page's figures of the new version.
+            context = {
+                "dataset": dataset,
+                "row": _current_row(item),
+                "is_current": True,
+                "just_saved": True,
+                "focus_edit": True,
+                "version": dataset.version,
+                "versions": range(dataset.version, 0, -1),
+            }
+            return render(request, f"{DETAIL_TEMPLATE}#item-saved", context)
         messages.success(request, f"Saved the item (dataset version {dataset.version}).")
         return redirect(dataset)
+    form.focus_first_field()
     context = {"dataset": dataset, "item": item, "form": form}
     status = 400 if form.errors else 200
     if request.htmx:
