@@ -140,14 +140,19 @@ class ImportUploadForm(forms.Form):
 
 
 class CsvMappingForm(forms.Form):
-    """One select per CSV column: which part of the item the column fills."""
+    """One select per CSV column: which part of the item the column fills, the whole
+    input (expected output, context) or one key of it (`input.question`), offered
+    and first guessed from the dataset's JSON Schemas (`importers.mapping_choices`,
+    `importers.guess_mappings`)."""
 
-    def __init__(self, *args: Any, columns: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, columns: list[str], dataset: Dataset, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.columns = columns
-        for index, (column, guess) in enumerate(zip(columns, importers.guess_mappings(columns), strict=True)):
+        schemas = {"input_schema": dataset.input_schema, "output_schema": dataset.output_schema}
+        guesses = importers.guess_mappings(columns, **schemas)
+        for index, (column, guess) in enumerate(zip(columns, guesses, strict=True)):
             self.fields[f"col_{index}"] = forms.ChoiceField(
-                label=column, choices=importers.MAPPING_CHOICES, initial=guess
+                label=column, choices=importers.mapping_choices(column, **schemas), initial=guess
             )
 
     def bound_columns(self) -> list[tuple[str, forms.BoundField]]:
@@ -155,8 +160,11 @@ class CsvMappingForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if not any(cleaned.get(f"col_{i}") == "input" for i in range(len(self.columns))):
-            raise forms.ValidationError("Map at least one column to the input.")
+        if all(f"col_{i}" in cleaned for i in range(len(self.columns))):
+            mapping = {column: cleaned[f"col_{i}"] for i, column in enumerate(self.columns)}
+            errors = importers.check_mapping(self.columns, mapping)
+            if errors:
+                raise forms.ValidationError(errors)
         return cleaned
 
     def mapping(self) -> dict[str, str]:

@@ -1,5 +1,8 @@
 """The import pages: upload, CSV column mapping, preview, errors, import as one version."""
 
+import html as html_lib
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -200,3 +203,82 @@ def test_json_that_cannot_be_stored_refuses_the_whole_file(browser_client, api, 
     capitals.refresh_from_db()
     assert capitals.version == 1 and capitals.item_count == 3
     assert api.get(f"/api/datasets/{capitals.id}/items").status_code == 200
+
+
+QUESTION_SCHEMA = {
+    "type": "object",
+    "properties": {"question": {"type": "string"}, "topic": {"type": "string"}},
+    "required": ["question"],
+}
+
+
+def selected_mapping(html):
+    """The mapping the page proposes: each column select's selected option, as the browser would post it."""
+    mapping = {}
+    for name, body in re.findall(r'<select name="(col_\d+)"[^>]*>(.*?)</select>', html, re.S):
+        selected = re.search(r'<option value="([^"]*)" selected>', body)
+        assert selected, f"{name} has no option selected"
+        mapping[name] = html_lib.unescape(selected.group(1))
+    return mapping
+
+
+def test_fifty_rows_fill_an_object_input_with_the_guessed_mapping(browser_client, make_dataset):
+    dataset = make_dataset(name="Questions", input_schema=QUESTION_SCHEMA, output_schema={"type": "string"})
+    rows = [f"Question {n}?,{'geo' if n % 2 else ''},{'' if n % 5 == 0 else f'answer {n}'}" for n in range(1, 51)]
+    upload(browser_client, dataset, "questions.csv", "question,topic,answer\n" + "\n".join(rows) + "\n")
+
+    page = browser_client.get(review_url(dataset)).content.decode()
+    assert "50 rows found" in page
+    # Every field and every key the schemas name is offered; the guess follows the schema.
+    assert '<option value="input.question" selected>Input › question</option>' in page
+    assert '<option value="input.topic">Input › topic</option>' in page
+    mapping = selected_mapping(page)
+    assert mapping == {"col_0": "input.question", "col_1": "input.topic", "col_2": "expectedOutput"}
+
+    preview = browser_client.post(review_url(dataset), {"step": "preview", **mapping}).content.decode()
+    assert "50 items ready to import" in preview, preview
+    response = browser_client.post(review_url(dataset), {"step": "import", **mapping}, follow=True)
+    assert "Imported 50 items from questions.csv" in response.content.decode()
+
+    items = {item.input["question"]: item for item in dataset.items.all()}
+    assert len(items) == 50
+    assert items["Question 1?"].input == {"question": "Question 1?", "topic": "geo"}
+    assert items["Question 2?"].input == {"question": "Question 2?"}, "an empty cell is no key, never null"
+    assert items["Question 1?"].expected_output == "answer 1"
+    assert items["Question 5?"].expected_output is None, "an empty whole-field cell is no expected output"
+
+
+def test_a_bare_input_for_an_object_schema_is_refused_with_a_hint(browser_client, make_dataset):
+    dataset = make_dataset(name="Questions", input_schema=QUESTION_SCHEMA)
+    upload(browser_client, dataset, "questions.csv", "question\nWhat?\n")
+    response = browser_client.post(review_url(dataset), {"step": "preview", "col_0": "input"})
+    html = html_lib.unescape(response.content.decode())
+    assert response.status_code == 400
+    assert "The input schema expects an object: map the columns to input.question, input.topic." in html
+    assert not dataset.items.exists()
+
+
+def test_mapping_errors_are_shown_on_the_mapping_step(browser_client, make_dataset):
+    dataset = make_dataset(name="Quiz")
+    upload(browser_client, dataset, "quiz.csv", "q,lang,answer\nWhat?,en,That\n")
+    page = browser_client.get(review_url(dataset)).content.decode()
+    assert '<option value="input.q">Input › q</option>' in page
+    assert '<option value="context.lang">Context › lang</option>' in page
+
+    response = browser_client.post(
+        review_url(dataset), {"step": "preview", "col_0": "input", "col_1": "input.lang", "col_2": "expectedOutput"}
+    )
+    html = html_lib.unescape(response.content.decode())
+    assert response.status_code == 400
+    assert "column q is the whole input, so column lang cannot fill input.lang; map q to input.<key> too" in html
+    assert "What does each column hold?" in html
+
+    response = browser_client.post(
+        review_url(dataset),
+        {"step": "preview", "col_0": "input.q", "col_1": "input.lang", "col_2": "expectedOutput"},
+    )
+    assert "1 item ready to import" in response.content.decode()
+    response = browser_client.post(
+        review_url(dataset), {"step": "preview", "col_0": "input.x", "col_1": "ignore", "col_2": "ignore"}
+    )
+    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()

@@ -69,12 +69,13 @@ def dataset_import_review(request: HttpRequest, dataset_id: UUID) -> HttpRespons
         mapping = None
         if fmt == "csv":
             columns, rows = importers.read_csv(text)
-            mapping_form = CsvMappingForm(request.POST or None, columns=columns)
+            mapping_form = CsvMappingForm(request.POST or None, columns=columns, dataset=dataset)
             context |= {
                 "mapping_form": mapping_form,
                 "columns": columns,
                 "sample_rows": [cells for _, cells in rows[:PREVIEW_ROWS]],
                 "row_count": len(rows),
+                "input_properties": importers.schema_properties(dataset.input_schema),
             }
             if request.method != "POST" or not mapping_form.is_valid():
                 return render(request, "datasets/import_review.html", context, status=_status(request, mapping_form))

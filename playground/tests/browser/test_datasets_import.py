@@ -146,3 +146,37 @@ def test_malformed_imports_list_their_rows_and_write_nothing(logged_in: Page, si
     assert dataset.version == version
     page.goto(f"{site}{dataset.get_absolute_url()}")
     expect(items_table(page)).to_have_count(2)
+
+
+def test_fifty_rows_into_an_object_input_schema_with_the_guessed_mapping(logged_in: Page, site, project):
+    """A "question" column fills the `question` key the dataset's input schema asks for,
+    without the user touching the mapping."""
+    page = logged_in
+    dataset = services.dataset_create(
+        project=project,
+        name="Questions",
+        input_schema={"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]},
+    )
+    csv_text = "question,answer\n" + "".join(f"Question {n}?,{'' if n % 10 == 0 else n}\n" for n in range(1, 51))
+
+    page.goto(f"{site}{dataset.get_absolute_url()}")
+    page.get_by_role("link", name="Import", exact=True).click()
+    page.get_by_label("File:", exact=True).set_input_files(
+        files=[FilePayload(name="questions.csv", mimeType="text/csv", buffer=csv_text.encode())]
+    )
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(page.get_by_text("50 rows found")).to_be_visible()
+    expect(page.get_by_label("question", exact=True)).to_have_value("input.question")
+    expect(page.get_by_label("answer", exact=True)).to_have_value("expectedOutput")
+    page.get_by_role("button", name="Check the rows").click()
+
+    expect(page.get_by_role("heading", name="50 items ready to import")).to_be_visible()
+    expect(page.locator("table.items")).to_contain_text('"question": "Question 1?"')
+    page.get_by_role("button", name="Import 50 items").click()
+    expect(page.get_by_role("status")).to_contain_text("Imported 50 items from questions.csv")
+
+    items = list(dataset.items.live())
+    assert len(items) == 50
+    assert all(set(item.input) == {"question"} for item in items)
+    empty = [item for item in items if item.input["question"] == "Question 10?"]
+    assert empty[0].expected_output is None, "an empty cell is no expected output, not null shown as None"
