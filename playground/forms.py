@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from django import forms
+from django.utils.html import escape
 
 from datasets_app import importers, jsonsafe, services
 from datasets_app.exceptions import PlaygroundError
@@ -200,13 +201,20 @@ class RunStartForm(forms.Form):
     def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dataset = dataset
+        # Only what can run now is offered; the rest is named in the help text with what to set.
         groups: dict[str, list[tuple[str, str]]] = {}
-        for target in registry.all_targets():
+        for target in registry.available_targets():
             groups.setdefault(target.target_type, []).append((f"{target.target_type}:{target.target_id}", target.name))
-        cast(forms.ChoiceField, self.fields["target"]).choices = [("", "Choose a target"), *groups.items()]
-        cast(forms.ChoiceField, self.fields["scorers"]).choices = [
-            (s.scorer_id, s.name) for s in registry.all_scorers()
-        ]
+        target_field = cast(forms.ChoiceField, self.fields["target"])
+        target_field.choices = [("", "Choose a target"), *groups.items()]
+        target_field.help_text = _with_unavailable(
+            target_field.help_text, [(t.name, registry.unavailable_reason(t)) for t in registry.all_targets()]
+        )
+        scorers_field = cast(forms.ChoiceField, self.fields["scorers"])
+        scorers_field.choices = [(s.scorer_id, s.name) for s in registry.available_scorers()]
+        scorers_field.help_text = _with_unavailable(
+            scorers_field.help_text, [(s.name, registry.unavailable_reason(s)) for s in registry.all_scorers()]
+        )
         current = max(dataset.version, 1)
         self.fields["version"] = forms.IntegerField(
             label="Dataset version",
@@ -230,3 +238,11 @@ class RunStartForm(forms.Form):
             "max_retries": data["max_retries"],
             "repetitions": data["repetitions"],
         }
+
+
+def _with_unavailable(help_text: str, entries: list[tuple[str, str | None]]) -> str:
+    """The help text, then each entry that cannot be used now with why
+    ("Not available: Chat model (Set OPENAI_BASE_URL or OPENAI_API_KEY)")."""
+    missing = [f"{name} ({reason.rstrip('.')})" for name, reason in entries if reason]
+    # Django renders help text as HTML: names and reasons come from plugins, so they are escaped.
+    return escape(f"{help_text} Not available: {'; '.join(missing)}." if missing else help_text)

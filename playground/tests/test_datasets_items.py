@@ -378,3 +378,51 @@ def test_edit_form_takes_the_focus_and_gives_it_back_to_the_row(browser_client, 
     assert 'hx-swap="outerHTML" autofocus>Edit<' in cancel.content.decode()
     page = browser_client.get(capitals.get_absolute_url()).content.decode()
     assert "autofocus" not in page, "the page itself does not steal the focus"
+
+
+@pytest.fixture
+def nothing_configured(settings):
+    settings.OPENAI_BASE_URL = settings.OPENAI_API_KEY = settings.HTTP_TARGET_URL = ""
+    return settings
+
+
+def test_runs_tab_offers_only_what_is_configured(browser_client, capitals, nothing_configured):
+    html = browser_client.get(capitals.get_absolute_url(), {"tab": "runs"}).content.decode()
+    assert 'value="model:chat"' not in html and 'value="http:endpoint"' not in html
+    assert 'value="factuality"' not in html and 'value="closed-qa"' not in html
+    assert 'value="exact-match"' in html and 'value="workflow:echo"' in html
+    # What is left out is named, with what to set.
+    assert "Not available: " in html
+    assert "Chat model (OpenAI-compatible) (Set OPENAI_BASE_URL or OPENAI_API_KEY)" in html
+    assert "(Set HTTP_TARGET_URL)" in html
+    assert "Factuality (LLM judge) (Set OPENAI_BASE_URL or OPENAI_API_KEY)" in html
+
+    # Posting one anyway starts nothing.
+    form = {"target": "model:chat", "version": 1, "max_concurrency": 5, "max_retries": 0, "repetitions": 1}
+    browser_client.post(reverse("run-start", args=[capitals.id]), form)
+    browser_client.post(
+        reverse("run-start", args=[capitals.id]), {**form, "target": "workflow:echo", "scorers": "factuality"}
+    )
+    assert not capitals.runs.exists()
+
+
+def test_runs_tab_offers_the_chat_model_and_judges_once_configured(browser_client, capitals, nothing_configured):
+    nothing_configured.OPENAI_API_KEY = "sk-test"
+    html = browser_client.get(capitals.get_absolute_url(), {"tab": "runs"}).content.decode()
+    assert '<option value="model:chat">Chat model (OpenAI-compatible)</option>' in html
+    assert 'value="factuality"' in html and 'value="closed-qa"' in html
+    assert "Set OPENAI_BASE_URL" not in html
+
+
+def test_an_unavailable_plugin_reason_is_escaped(browser_client, capitals):
+    from datasets_app.runs import registry
+
+    registry.register_target("agent", "fussy", name="<i>Fussy</i>", available=lambda: "<b>Set FUSSY</b>")(
+        lambda input, context: input
+    )
+    try:
+        html = browser_client.get(capitals.get_absolute_url(), {"tab": "runs"}).content.decode()
+    finally:
+        registry.unregister_target("agent", "fussy")
+    assert "&lt;i&gt;Fussy&lt;/i&gt; (&lt;b&gt;Set FUSSY&lt;/b&gt;)" in html
+    assert "<b>Set FUSSY</b>" not in html and 'value="agent:fussy"' not in html
