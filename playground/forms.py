@@ -208,12 +208,12 @@ class RunStartForm(forms.Form):
         target_field = cast(forms.ChoiceField, self.fields["target"])
         target_field.choices = [("", "Choose a target"), *groups.items()]
         target_field.help_text = _with_unavailable(
-            target_field.help_text, [(t.name, registry.unavailable_reason(t)) for t in registry.all_targets()]
+            str(target_field.help_text), [(t.name, registry.unavailable_reason(t)) for t in registry.all_targets()]
         )
         scorers_field = cast(forms.ChoiceField, self.fields["scorers"])
         scorers_field.choices = [(s.scorer_id, s.name) for s in registry.available_scorers()]
         scorers_field.help_text = _with_unavailable(
-            scorers_field.help_text, [(s.name, registry.unavailable_reason(s)) for s in registry.all_scorers()]
+            str(scorers_field.help_text), [(s.name, registry.unavailable_reason(s)) for s in registry.all_scorers()]
         )
         current = max(dataset.version, 1)
         self.fields["version"] = forms.IntegerField(
