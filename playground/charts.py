@@ -155,10 +155,10 @@ def trend_chart(
         path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
         points = format_html_join(
             "",
-            '<a href="{}" tabindex="-1"><circle class="trend-point" cx="{:.1f}" cy="{:.1f}" r="{}">'
+            '<a href="{}" tabindex="-1"><circle class="trend-point" cx="{}" cy="{}" r="{}">'
             "<title>{}: {} {}</title></circle></a>",
             (
-                (runs[i].url, x(i), y(v), POINT_RADIUS, runs[i].label, one.name, fmt(v))
+                (runs[i].url, f"{x(i):.1f}", f"{y(v):.1f}", POINT_RADIUS, runs[i].label, one.name, fmt(v))
                 for i, v in enumerate(one.values)
                 if v is not None
             ),
