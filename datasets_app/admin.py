@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from . import jsonsafe, services
 from .exceptions import InvalidInput, PlaygroundError
@@ -30,6 +31,38 @@ from .models import (
     TraceOutbox,
 )
 from .runs.tracing import trace_link
+
+PREVIEW_CHARS = 80
+
+
+def preview(value: Any) -> str:
+    """A JSON value on one line, cut to PREVIEW_CHARS (a string as it is): list columns
+    show it as text, so the admin escapes it like any other value."""
+    if value is None:
+        return "—"
+    text = value if isinstance(value, str) else jsonsafe.encode(value)
+    return Truncator(" ".join(text.split())).chars(PREVIEW_CHARS)
+
+
+def score_summary(scores: Any) -> str:
+    """A result's scores, "exact-match 1.00 · contains 0.50" (a failed scorer: "error")."""
+    if not isinstance(scores, list) or not scores:
+        return "—"
+    parts = []
+    for entry in scores:
+        if not isinstance(entry, dict):
+            continue
+        score = entry.get("score")
+        shown = f"{score:.2f}" if isinstance(score, int | float) and not isinstance(score, bool) else "error"
+        parts.append(f"{entry.get('scorerId', '?')} {shown}")
+    return " · ".join(parts) or "—"
+
+
+def _hex_lower(search_term: str) -> str:
+    """Hex words of a search lower-cased, as trace ids are stored (other words as typed)."""
+    return " ".join(
+        word.lower() if all(c in "0123456789abcdefABCDEF" for c in word) else word for word in search_term.split()
+    )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -180,6 +213,7 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
     list_display = ["dataset", "version", "created_at"]
     list_filter = ["dataset"]
     list_select_related = ["dataset"]
+    search_fields = ["dataset__name"]
 
 
 class DatasetItemAdminForm(forms.ModelForm):
@@ -222,13 +256,14 @@ class DatasetItemAdmin(admin.ModelAdmin):
     (a tombstone and a new version), and a deleted item is read-only."""
 
     form = DatasetItemAdminForm
-    list_display = ["id", "dataset", "version", "is_deleted", "updated_at"]
+    list_display = ["position_label", "input_preview", "dataset", "version", "is_deleted", "updated_at"]
+    list_display_links = ["position_label", "input_preview"]
     list_filter = ["is_deleted", "dataset"]
     list_select_related = ["dataset"]
-    search_fields = ["input", "expected_output"]
+    search_fields = ["input", "expected_output", "context", "dataset__name"]
     autocomplete_fields = ["dataset"]
     JSON_FIELDS = ["input", "expected_output", "context"]
-    ALL_FIELDS = ("id", "dataset", "version", *JSON_FIELDS, "is_deleted", "created_at", "updated_at")
+    ALL_FIELDS = ("id", "dataset", "position", "version", *JSON_FIELDS, "is_deleted", "created_at", "updated_at")
     actions = ["delete_with_version"]
 
     def get_fields(self, request: HttpRequest, obj: DatasetItem | None = None) -> tuple[str, ...]:
@@ -237,11 +272,19 @@ class DatasetItemAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: DatasetItem | None = None) -> list[str]:
         if obj is None:
             return []
-        readonly = ["id", "dataset", "version", "is_deleted", "created_at", "updated_at"]
+        readonly = ["id", "dataset", "position", "version", "is_deleted", "created_at", "updated_at"]
         return readonly + self.JSON_FIELDS if obj.is_deleted else readonly
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a hard delete would erase history; use the action below
+
+    @admin.display(description="#", ordering="position")
+    def position_label(self, item: DatasetItem) -> str:
+        return f"#{item.position}"
+
+    @admin.display(description="input")
+    def input_preview(self, item: DatasetItem) -> str:
+        return preview(item.input)
 
     def save_model(self, request: HttpRequest, obj: DatasetItem, form: forms.ModelForm, change: bool) -> None:
         if change:
@@ -293,14 +336,27 @@ class RunChunkInline(ReadOnlyInline):
 
 @admin.register(DatasetRun)
 class DatasetRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "dataset", "status", "target_type", "target_id", "progress", "created_at", "completed_at"]
+    list_display = ["name_or_id", "dataset", "status", "target", "tag_list", "progress", "created_at", "completed_at"]
     list_filter = ["status", "target_type", "dataset"]
     list_select_related = ["dataset"]
-    search_fields = ["target_id", "dataset__name"]
+    search_fields = ["name", "tags", "target_id", "dataset__name", "id__exact"]
     date_hierarchy = "created_at"
     readonly_fields = ["results_link"]
     inlines = [RunChunkInline]
     actions = ["cancel_runs"]
+
+    @admin.display(description="run", ordering="name")
+    def name_or_id(self, run: DatasetRun) -> str:
+        return run.name or str(run.pk)
+
+    @admin.display(description="target", ordering="target_id")
+    def target(self, run: DatasetRun) -> str:
+        return f"{run.target_type}/{run.target_id}"
+
+    @admin.display(description="tags")
+    def tag_list(self, run: DatasetRun) -> str:
+        tags = [tag for tag in run.tags if isinstance(tag, str)] if isinstance(run.tags, list) else []
+        return ", ".join(tags) or "—"
 
     @admin.display(description="done / total")
     def progress(self, run: DatasetRun) -> str:
@@ -342,15 +398,43 @@ class TraceOutboxAdmin(ReadOnlyAdmin):
 
 @admin.register(DatasetRunResult)
 class DatasetRunResultAdmin(ReadOnlyAdmin):
-    list_display = ["id", "run", "item", "repetition", "succeeded", "latency", "retry_count", "trace"]
+    list_display = [
+        "id",
+        "run",
+        "item_position",
+        "repetition",
+        "succeeded",
+        "score_list",
+        "output_preview",
+        "latency",
+        "retry_count",
+        "trace",
+    ]
     list_filter = ["run__status", "run__dataset"]
-    list_select_related = ["run"]
-    search_fields = ["trace_id", "error"]
+    list_select_related = ["run", "item"]
+    # A trace id is found by its beginning (the 8 characters the pages show are enough).
+    search_fields = ["trace_id__startswith", "error", "id__exact"]
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        return super().get_search_results(request, queryset, _hex_lower(search_term))
+
     raw_id_fields = ["run", "item"]
 
     @admin.display(boolean=True)
     def succeeded(self, result: DatasetRunResult) -> bool:
         return result.error is None
+
+    @admin.display(description="item", ordering="item__position")
+    def item_position(self, result: DatasetRunResult) -> str:
+        return f"#{result.item.position}"
+
+    @admin.display(description="scores")
+    def score_list(self, result: DatasetRunResult) -> str:
+        return score_summary(result.scores)
+
+    @admin.display(description="output")
+    def output_preview(self, result: DatasetRunResult) -> str:
+        return preview(result.error) if result.error is not None else preview(result.output)
 
     @admin.display(description="trace")
     def trace(self, result: DatasetRunResult) -> str:
@@ -362,7 +446,13 @@ class DatasetRunResultAdmin(ReadOnlyAdmin):
 @admin.register(Trace)
 class TraceAdmin(ReadOnlyAdmin):
     list_display = ["trace_id", "name", "run", "started_at", "span_count"]
-    search_fields = ["=trace_id"]
+    # By the id's beginning: `trace_id__startswith` (ids are lower-case hex), which the
+    # primary key's index serves, unlike `^trace_id` (istartswith compares upper-cased).
+    search_fields = ["trace_id__startswith", "name"]
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        return super().get_search_results(request, queryset, _hex_lower(search_term))
+
     raw_id_fields = ["run"]
 
     @admin.display(description="spans")

@@ -1,14 +1,27 @@
 """Django admin: every model is listed, searchable and opens; history is read-only;
 datasets and items are validated as the API validates them and saved through the services."""
 
+import html as html_lib
+import re
 from html.parser import HTMLParser
 
 import pytest
 from django.apps import apps
+from django.contrib import admin
 from django.urls import reverse
 
+from datasets_app import admin as admin_module
 from datasets_app import services
-from datasets_app.models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetRunResult, TraceOutbox
+from datasets_app.models import (
+    Dataset,
+    DatasetItem,
+    DatasetItemVersion,
+    DatasetRun,
+    DatasetRunResult,
+    DatasetVersion,
+    Trace,
+    TraceOutbox,
+)
 from datasets_app.tests.factories import add_result, end_run, make_run
 
 pytestmark = pytest.mark.django_db
@@ -252,3 +265,88 @@ def test_a_deleted_item_cannot_be_changed(admin_client, questions):
     assert "This item was deleted" in str(response.context["adminform"].form.non_field_errors())
     item.refresh_from_db()
     assert item.version == 2 and item.is_deleted
+
+
+# ---- lists: what a row shows, and search --------------------------------------------------
+
+
+def changelist(client, model, **params) -> str:
+    opts = model._meta
+    return client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"), params).content.decode()
+
+
+def cell(html: str, column: str) -> list[str]:
+    """The text of each row's cell in a list_display column (links unwrapped)."""
+    cells = re.findall(rf'<t[dh] class="field-{column}[^"]*">(.*?)</t[dh]>', html, re.S)
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+
+
+def test_every_list_has_a_search_box():
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label == "datasets_app":
+            assert model_admin.search_fields, f"{model.__name__} has no search"
+
+
+def test_the_items_list_shows_position_and_an_escaped_shortened_input(admin_client, make_dataset):
+    make_dataset(
+        name="Markup",
+        items=[{"input": "first"}, {"input": {"html": "<script>alert(1)</script>", "long": "x" * 200}}],
+    )
+    html = changelist(admin_client, DatasetItem, o="1")  # by position
+    assert cell(html, "position_label") == ["#1", "#2"]
+    previews = cell(html, "input_preview")
+    assert previews[0] == "first"
+    assert previews[1].startswith("{&quot;html&quot;:&quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;")
+    assert previews[1].endswith("…") and len(html_lib.unescape(previews[1])) == admin_module.PREVIEW_CHARS
+    assert "<script>alert(1)" not in html
+
+
+def test_the_results_list_shows_scores_and_an_output_preview(admin_client, capitals):
+    run = make_run(capitals, scorer_ids=("exact-match", "contains"))
+    france, japan, peru = capitals.items.order_by("position")
+    add_result(run, france, output={"answer": "<b>Paris</b>"}, scores={"exact-match": 1.0, "contains": 0.5})
+    add_result(run, japan, output="Tokyo", scores={"exact-match": 0.0, "contains": None})
+    add_result(run, peru, output=None, error="Timed out after 5 s", score=None)
+    html = changelist(admin_client, DatasetRunResult, o="3")  # by item position
+    assert cell(html, "item_position") == ["#1", "#2", "#3"]
+    assert cell(html, "score_list") == [
+        "exact-match 1.00 · contains 0.50",
+        "exact-match 0.00 · contains error",
+        "exact-match error · contains error",
+    ]
+    assert cell(html, "output_preview") == [
+        "{&quot;answer&quot;:&quot;&lt;b&gt;Paris&lt;/b&gt;&quot;}",
+        "Tokyo",
+        "Timed out after 5 s",
+    ]
+
+
+def test_traces_and_results_are_found_by_the_beginning_of_the_trace_id(admin_client, capitals):
+    run = make_run(capitals)
+    first, second, _ = capitals.items.order_by("position")
+    add_result(run, first, trace_id="abcdef12" + "0" * 24)
+    add_result(run, second, trace_id="12abcdef" + "0" * 24)
+    for model in (Trace, DatasetRunResult):
+        for query in ("abcdef12", "ABCDEF12", "abcdef12" + "0" * 24):
+            html = changelist(admin_client, model, q=query)
+            assert "abcdef12" in html and "12abcdef" not in html, (model, query)
+        html = changelist(admin_client, model, q="cdef12")  # inside the id, not its beginning
+        assert "abcdef12" not in html and "0 results" in html
+
+
+def test_the_runs_list_shows_name_and_tags_and_searches_them(admin_client, capitals):
+    make_run(capitals, name="Nightly <baseline>", tags=["nightly", "gpt-4o"])
+    make_run(capitals, name="", tags=[])
+    html = changelist(admin_client, DatasetRun, o="-7")
+    assert "Nightly &lt;baseline&gt;" in cell(html, "name_or_id")
+    assert "nightly, gpt-4o" in cell(html, "tag_list")
+    assert cell(html, "target") == ["workflow/echo", "workflow/echo"]
+    found = changelist(admin_client, DatasetRun, q="gpt-4o")
+    assert "Nightly &lt;baseline&gt;" in found and "1 result" in found
+    assert "1 result" in changelist(admin_client, DatasetRun, q="baseline")
+
+
+def test_dataset_versions_are_searched_by_dataset_name(admin_client, capitals, make_dataset):
+    make_dataset(name="Other", items=[{"input": "x"}])
+    html = changelist(admin_client, DatasetVersion, q="Capitals")
+    assert cell(html, "dataset") == ["Capitals"]
