@@ -157,7 +157,7 @@ def test_edit_with_invalid_json_keeps_the_form_with_the_error(browser_client, ca
 def test_edit_without_htmx_is_a_page(browser_client, capitals):
     item = item_of(capitals, "Japan")
     url = reverse("item-edit", args=[capitals.id, item.id])
-    assert "<h1>Edit item</h1>" in browser_client.get(url).content.decode()
+    assert f"<h1>Edit item #{item.position}</h1>" in browser_client.get(url).content.decode()
     response = browser_client.post(url, {"input": '"Japan?"', "expected_output": '"Tokyo"'})
     assert response["Location"] == capitals.get_absolute_url()
     item.refresh_from_db()
@@ -167,7 +167,7 @@ def test_edit_without_htmx_is_a_page(browser_client, capitals):
 def test_delete_item_asks_then_creates_a_version(browser_client, capitals):
     item = item_of(capitals, "Peru")
     url = reverse("item-delete", args=[capitals.id, item.id])
-    assert "Delete this item?" in browser_client.get(url).content.decode()
+    assert f"Delete item #{item.position}?" in browser_client.get(url).content.decode()
     browser_client.post(url)
     capitals.refresh_from_db()
     assert capitals.item_count == 2 and capitals.version == 2
@@ -199,13 +199,17 @@ def test_item_history_lists_every_version(browser_client, capitals):
     assert html.count("<tr>") == 4  # header + three versions
     assert "created" in html and "edited" in html and 'badge-failed">deleted' in html
     assert "Paris!" in html and f"?version={capitals.version}" in html
+    assert "<h1>History of item #1</h1>" in html
 
 
 def test_bulk_delete_confirms_then_deletes_as_one_version(browser_client, capitals):
-    ids = [str(i.id) for i in capitals.items.live()[:2]]
+    ids = [str(i.id) for i in capitals.items.live().order_by("-position")[:2]]
     url = reverse("items-bulk", args=[capitals.id])
     confirm = browser_client.post(url, {"action": "delete", "item_ids": ids}).content.decode()
     assert "Delete 2 items?" in confirm
+    # Named by position, in the dataset's order (whatever order the ids came in).
+    positions = re.findall(r'<li><span class="num">#(\d+)</span>', confirm)
+    assert positions == sorted(positions) and len(positions) == 2
     assert capitals.items.live().count() == 3
     browser_client.post(url, {"action": "delete", "item_ids": ids, "confirmed": "yes"})
     capitals.refresh_from_db()

@@ -271,7 +271,8 @@ def items_bulk(request: HttpRequest, dataset_id: UUID) -> HttpResponseBase:
         return exports.export_items(dataset, action.removeprefix("export-"), item_ids=[i.pk for i in items])
     if action == "delete":
         if request.POST.get("confirmed") != "yes":
-            return render(request, "datasets/items_bulk_delete.html", {"dataset": dataset, "items": items})
+            context = {"dataset": dataset, "items": items.order_by("position")}
+            return render(request, "datasets/items_bulk_delete.html", context)
         deleted = services.items_bulk_delete(dataset=dataset, item_ids=[i.pk for i in items])
         messages.success(request, f"Deleted {deleted} items (dataset version {dataset.version}).")
         return redirect(dataset)
