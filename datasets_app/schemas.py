@@ -10,13 +10,24 @@ lookaround: a schema using them is refused when it is saved (`problem`).
 `unevaluatedProperties` matches `patternProperties` keys too, with `re` and
 deep inside jsonschema, so the two together are refused as well.
 
+Applying a schema is bounded too: `$ref`s let a schema of a few hundred bytes
+apply its parts to an item exponentially often (an `anyOf` or `allOf` of two
+`$ref`s to the next such level, thirty levels deep, is a billion applications,
+and with `allOf` as many errors held in memory). Every keyword applied is a
+step (a `$ref` four: it costs about that much more), and a write whose items
+take more than MAX_STEPS, or a value with more than MAX_ERRORS errors (which
+such a schema piles up in memory), is refused as one the schema cannot be
+applied to.
+
 Importing this module registers the classes as jsonschema's validators for
 their dialects: anywhere in the process, `jsonschema.validators.validator_for`
 answers with them for a schema that names its `$schema`.
 """
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import jsonschema
@@ -93,10 +104,82 @@ _DIALECTS = [
 # place of jsonschema's own: jsonschema picks the class again for every
 # subschema that names a `$schema` (and a `$ref` to the root names it), and
 # an unregistered class would hand those back to the `re` one.
+# Steps for one write (`work_budget`): a body within the size limit takes at
+# most about two million with a schema that does not multiply its work (a 5 MB
+# list of small objects, a few steps per value; 15-30 µs a step here).
+MAX_STEPS = 2_000_000
+REFERENCE_STEPS = 4
+_REFERENCES = {"$ref", "$dynamicRef", "$recursiveRef"}
+# Errors found in one value: a multiplying `anyOf`/`allOf` keeps every error of
+# every branch, hundreds of bytes each; this bounds the memory one value takes.
+MAX_ERRORS = 50_000
+
+
+class _Budget:
+    def __init__(self, steps: int) -> None:
+        self.steps_left = steps
+        self.errors_left = MAX_ERRORS
+
+
+class _OutOfSteps(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# Set by `work_budget` only: checking a schema itself (`problem`) is bounded by its size.
+_budget: ContextVar[_Budget | None] = ContextVar("schema_budget", default=None)
+
+
+@contextmanager
+def work_budget() -> Iterator[None]:
+    """MAX_STEPS for every `iter_errors` inside (all the items of one write), or
+    the budget of an enclosing `work_budget`."""
+    if _budget.get() is not None:
+        yield
+        return
+    token = _budget.set(_Budget(MAX_STEPS))
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _counted(name: str, keyword: Callable[..., Any]) -> Callable[..., Any]:
+    """The keyword's function, spending the budget's steps each time it is
+    applied, and its errors for each error it finds."""
+    cost = REFERENCE_STEPS if name in _REFERENCES else 1
+
+    def apply(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        budget = _budget.get()
+        if budget is None:
+            return keyword(validator, value, instance, schema)
+        budget.steps_left -= cost
+        if budget.steps_left < 0:
+            raise _OutOfSteps(f"applying it takes more than {MAX_STEPS:,} steps")
+        errors = keyword(validator, value, instance, schema)
+        return None if errors is None else _counting(errors, budget)
+
+    return apply
+
+
+def _counting(errors: Any, budget: _Budget) -> Iterator[ValidationError]:
+    for error in errors:
+        budget.errors_left -= 1
+        if budget.errors_left < 0:
+            raise _OutOfSteps(f"applying it finds more than {MAX_ERRORS:,} errors")
+        yield error
+
+
+_RE2_KEYWORDS = {
+    "pattern": _pattern,
+    "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties,
+}
 _RE2_VALIDATORS = {
     base: jsonschema.validators.extend(
         base,
-        {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties},
+        {name: _counted(name, keyword) for name, keyword in {**base.VALIDATORS, **_RE2_KEYWORDS}.items()},
         version=f"{base.__name__.removesuffix('Validator')} RE2",
         format_checker=FORMAT_CHECKER,
     )
@@ -109,9 +192,10 @@ _LOCAL_REFERENCES_ONLY = referencing.Registry()
 
 class NotApplicable(Exception):
     """A schema that passed `problem` but cannot be applied: a `$ref` that resolves to
-    nothing or refers back to itself without end, or a pattern RE2 refuses where the
+    nothing or refers back to itself without end, a pattern RE2 refuses where the
     schema's check does not look (draft 4 patternProperties keys, schemas saved
-    before patterns ran on RE2)."""
+    before patterns ran on RE2), or more than MAX_STEPS of work for the write
+    or MAX_ERRORS errors in one value."""
 
 
 def validator_class(schema: Any) -> type[jsonschema.protocols.Validator]:
@@ -120,9 +204,16 @@ def validator_class(schema: Any) -> type[jsonschema.protocols.Validator]:
 
 
 def iter_errors(schema: Any, instance: Any) -> list[ValidationError]:
-    """Every way `instance` breaks `schema`, matched with RE2, resolving local `$ref`s only."""
+    """Every way `instance` breaks `schema`, matched with RE2, resolving local `$ref`s
+    only, within the write's `work_budget` (its own when there is none)."""
     try:
-        return list(validator_class(schema)(schema, registry=_LOCAL_REFERENCES_ONLY).iter_errors(instance))
+        with work_budget():
+            budget = _budget.get()
+            assert budget is not None
+            budget.errors_left = MAX_ERRORS
+            return list(validator_class(schema)(schema, registry=_LOCAL_REFERENCES_ONLY).iter_errors(instance))
+    except _OutOfSteps as exc:
+        raise NotApplicable(f"{exc.reason} (do its $refs multiply the work?)") from None
     except referencing.exceptions.Unresolvable as exc:
         raise NotApplicable(f"cannot resolve $ref {exc.ref!r}") from exc
     except RecursionError as exc:

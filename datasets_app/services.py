@@ -61,22 +61,23 @@ def validate_item_against_schemas(*, dataset: Dataset, input: Any, expected_outp
     after `prefix` (`items/3/` for an entry of a bulk add).
     """
     errors: dict[str, list[str]] = {}
-    for field, value, schema in (
-        ("input", input, dataset.input_schema),
-        ("expected_output", expected_output, dataset.output_schema),
-    ):
-        if schema is None or (field == "expected_output" and value is None):
-            continue
-        try:
-            found = schemas.iter_errors(schema, value)
-        except schemas.NotApplicable as exc:
-            schema_name = "input schema" if field == "input" else "output schema"
-            errors[f"{prefix}{field}"] = [f"the dataset's {schema_name} cannot be applied: {exc}"]
-            continue
-        for error in sorted(found, key=lambda e: list(e.absolute_path)):
-            path = _schema_error_path(error)
-            key = f"{prefix}{field}" + (f"/{path}" if path else "")
-            errors.setdefault(key, []).append(error.message)
+    with schemas.work_budget():  # one for both fields, and for all the items of a bulk add
+        for field, value, schema in (
+            ("input", input, dataset.input_schema),
+            ("expected_output", expected_output, dataset.output_schema),
+        ):
+            if schema is None or (field == "expected_output" and value is None):
+                continue
+            try:
+                found = schemas.iter_errors(schema, value)
+            except schemas.NotApplicable as exc:
+                schema_name = "input schema" if field == "input" else "output schema"
+                errors[f"{prefix}{field}"] = [f"the dataset's {schema_name} cannot be applied: {exc}"]
+                continue
+            for error in sorted(found, key=lambda e: list(e.absolute_path)):
+                path = _schema_error_path(error)
+                key = f"{prefix}{field}" + (f"/{path}" if path else "")
+                errors.setdefault(key, []).append(error.message)
     if errors:
         first = next(iter(errors))
         raise InvalidInput(f"Item does not match the dataset schema at {first}", errors)
@@ -257,19 +258,20 @@ def items_bulk_create(*, dataset: Dataset, items: Sequence[NewItem], allow_empty
     if not items and not allow_empty:
         raise InvalidInput("items must not be empty", {"items": ["At least one item is required."]})
     errors: dict[str, list[str]] = {}
-    for index, entry in enumerate(items):
-        prefix = f"items/{index}/" if len(items) > 1 else ""
-        if not isinstance(entry, dict) or "input" not in entry:
-            errors[f"{prefix}input"] = ["This field is required."]
-            continue
-        for unknown in entry.keys() - NewItem.__annotations__.keys():
-            errors[f"{prefix}{unknown}"] = ["Not a field of an item."]
-        try:
-            validate_item_against_schemas(
-                dataset=dataset, input=entry["input"], expected_output=entry.get("expected_output"), prefix=prefix
-            )
-        except InvalidInput as exc:
-            errors.update(exc.errors)
+    with schemas.work_budget():  # one for the whole batch: its size does not multiply the bound
+        for index, entry in enumerate(items):
+            prefix = f"items/{index}/" if len(items) > 1 else ""
+            if not isinstance(entry, dict) or "input" not in entry:
+                errors[f"{prefix}input"] = ["This field is required."]
+                continue
+            for unknown in entry.keys() - NewItem.__annotations__.keys():
+                errors[f"{prefix}{unknown}"] = ["Not a field of an item."]
+            try:
+                validate_item_against_schemas(
+                    dataset=dataset, input=entry["input"], expected_output=entry.get("expected_output"), prefix=prefix
+                )
+            except InvalidInput as exc:
+                errors.update(exc.errors)
     if errors:
         first = next(iter(errors))
         raise InvalidInput(f"Invalid item at {first}", errors)
