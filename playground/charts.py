@@ -66,11 +66,12 @@ def _number(value: float) -> str:
 
 # ---- trends: one value per run, a line per series -----------------------------------------
 
-TREND_WIDTH = 640
-TREND_HEIGHT = 160
-TREND_PAD_LEFT = 44  # room for the y-axis labels
-TREND_PAD_RIGHT = 12
-TREND_PAD_Y = 12
+# Drawn about the size it is shown at (a half-width card), so the axis labels read at 11px.
+TREND_WIDTH = 340
+TREND_HEIGHT = 130
+TREND_PAD_LEFT = 54  # room for the y-axis labels
+TREND_PAD_RIGHT = 8
+TREND_PAD_Y = 10
 POINT_RADIUS = 4
 # Told apart by dash pattern as well as colour (trend-series-N in runs.css).
 DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2", "10 4")

@@ -22,7 +22,9 @@ def test_trend_chart_is_an_image_with_a_summary_and_a_linked_point_per_value():
             decimals=3,
         )
     )
-    assert svg.startswith('<svg class="trend-chart" viewBox="0 0 640 160" role="img" aria-label="')
+    assert svg.startswith(
+        f'<svg class="trend-chart" viewBox="0 0 {charts.TREND_WIDTH} {charts.TREND_HEIGHT}" role="img" aria-label="'
+    )
     label = re.search(r'aria-label="([^"]+)"', svg)
     assert label and label.group(1) == (
         "Mean score per run, 3 runs oldest to newest: exact-match from 0.500 to 0.750 "

@@ -183,7 +183,7 @@ def test_latency_and_cost_deltas_over_shared_items(browser_client, twenty, setti
         r"Latency, mean per item</th>\s*<td[^>]*>100 ms</td>\s*<td[^>]*>250 ms <span class=\"ci\">Δ \+150 ms", html
     )
     assert re.search(r"Tokens per item</th>.*?<td[^>]*>400 <span class=\"ci\">Δ \+200</span>", html, re.S)
-    assert re.search(r"Cost per item</th>.*?<td[^>]*>0.0004 <span class=\"ci\">Δ \+0.000200</span>", html, re.S)
+    assert re.search(r"Cost per item</th>.*?<td[^>]*>0.00040 <span class=\"ci\">Δ \+0.00020</span>", html, re.S)
 
 
 def test_run_of_another_dataset_is_left_out(browser_client, capitals, make_dataset):

@@ -224,7 +224,7 @@ def test_trace_links_say_what_they_open(browser_client, numbered):
     run = make_run(numbered)
     result = add_result(run, in_order(numbered)[0], trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
     html = browser_client.get(detail_url(run)).content.decode()
-    assert re.search(r'<a class="trace-link" [^>]*>Trace 4bf92f35…</a>', html)
+    assert re.search(r'<a class="trace-link" [^>]*>Trace …0e0e4736</a>', html)
     page = browser_client.get(result_url(result)).content.decode()
     assert re.search(r'<a class="trace-link" [^>]*>View trace \(1 span\)</a>', page)
 

@@ -55,7 +55,7 @@ def test_trends_chart_each_scorer_mean_and_latency_percentiles_linking_each_run(
     points = re.findall(r'<a href="([^"]+)" tabindex="-1"><circle[^>]*><title>([^<]+)</title>', html)
     assert (first.get_absolute_url(), "First: exact-match 0.000") in points
     assert (second.get_absolute_url(), "Second: p95 300 ms") in points
-    table = re.search(r'<table class="visually-hidden trend-values">(.*?)</table>', html, re.S)
+    table = re.search(r'<div class="visually-hidden"><table class="trend-values">(.*?)</table>', html, re.S)
     assert table
     rows = re.findall(r'<tr><th scope="row">([^<]+)</th>((?:<td>[^<]*</td>)+)</tr>', table.group(1))
     assert [(name, re.findall(r"<td>([^<]*)</td>", cells)) for name, cells in rows] == [

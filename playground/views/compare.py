@@ -69,6 +69,12 @@ def _signed(value: float | None, decimals: int, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
+def _signed_cost(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return ("+" if value >= 0 else "−") + format_cost(abs(value))
+
+
 def _number(value: float | None, decimals: int, unit: str = "") -> str:
     return "—" if value is None else f"{value:.{decimals}f}{unit}"
 
@@ -141,7 +147,7 @@ def _run_columns(comparison: RunsComparison) -> list[dict[str, Any]]:
                 "tokens": _number(run.usage.tokens, 0),
                 "tokens_delta": _signed(run.usage.delta_tokens, 0),
                 "cost": format_cost(run.usage.cost) if run.usage.cost is not None else "—",
-                "cost_delta": _signed(run.usage.delta_cost, 6) if run.usage.delta_cost is not None else "—",
+                "cost_delta": _signed_cost(run.usage.delta_cost),
             }
         )
     return columns

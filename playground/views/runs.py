@@ -74,10 +74,11 @@ def item_label(item: DatasetItem | None, item_id: UUID | None = None) -> str:
 
 
 def trace_label(trace_id: str, span_count: int | None = None) -> str:
-    """A trace link's text: what it opens, not just "Trace"."""
+    """A trace link's text: what it opens, not just "Trace". Trace ids are
+    time-ordered (their head is the time), so the short form is their tail."""
     if span_count:
         return f"View trace ({span_count} span{'s' if span_count != 1 else ''})"
-    return f"Trace {trace_id[:8]}…"
+    return f"Trace …{trace_id[-8:]}"
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,10 @@ def format_cost(cost: float | None) -> str:
         return "—"
     if cost == 0:
         return "0"
-    return f"{cost:.2f}" if cost >= 1 else f"{cost:.4f}" if cost >= 0.0001 else f"{cost:.2e}"
+    if cost >= 1:
+        return f"{cost:.2f}"
+    # Two significant digits at least, in plain decimals: 0.0016, 0.000039.
+    return f"{cost:.{max(4, 1 - math.floor(math.log10(abs(cost))))}f}"
 
 
 def live_status(run: DatasetRun) -> str:
