@@ -299,6 +299,17 @@ def searchable_text(snapshot: dict[str, Any]) -> str:
     return "\n".join(jsonsafe.encode(snapshot.get(key)) for key in ("input", "expectedOutput", "context"))
 
 
+class DatasetRunQuerySet(models.QuerySet["DatasetRun"]):
+    def with_tag(self, tag: str) -> Self:
+        """Runs whose `tags` list holds exactly `tag` (on PostgreSQL and SQLite alike)."""
+        if connection.vendor == "postgresql":
+            return self.filter(tags__contains=[tag])
+        table = connection.ops.quote_name(DatasetRun._meta.db_table)
+        return self.filter(
+            id__in=RawSQL(f"SELECT {table}.id FROM {table}, json_each({table}.tags) tag WHERE tag.value = %s", (tag,))
+        )
+
+
 class DatasetRun(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -353,6 +364,8 @@ class DatasetRun(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DatasetRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -12,8 +12,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from datasets_app.comparison import HIGHER_IS_BETTER, LOWER_IS_BETTER
+from datasets_app.comparison import HIGHER_IS_BETTER, LOWER_IS_BETTER, MAX_COMPARED_RUNS, ItemFilter, Verdict
 from datasets_app.models import DatasetRun, ProjectRole
+from datasets_app.runs import registry, summary
 
 from .pagination import PaginationSerializer
 
@@ -177,9 +178,40 @@ class BlankAsNullField(serializers.CharField):
         return value or None
 
 
+class ScorerSummarySerializer(serializers.Serializer):
+    mean = serializers.FloatField(allow_null=True)
+    count = serializers.IntegerField()
+    passRate = serializers.FloatField(source="pass_rate", allow_null=True, help_text="Share of scores >= 0.5")
+
+
+class LatencySummarySerializer(serializers.Serializer):
+    p50 = serializers.FloatField(allow_null=True)
+    p95 = serializers.FloatField(allow_null=True)
+    mean = serializers.FloatField(allow_null=True)
+
+
+class UsageSerializer(serializers.Serializer):
+    promptTokens = serializers.IntegerField(source="prompt_tokens")
+    completionTokens = serializers.IntegerField(source="completion_tokens")
+    totalTokens = serializers.IntegerField(source="total_tokens")
+
+
+class RunSummarySerializer(serializers.Serializer):
+    """The run's figures as every page, poll and the CLI show them (from the run row)."""
+
+    scorers = serializers.DictField(child=ScorerSummarySerializer())
+    latency = LatencySummarySerializer(help_text="Milliseconds; percentiles within 1.1 %")
+    usage = UsageSerializer(allow_null=True)
+    cost = serializers.FloatField(allow_null=True, help_text="From PLAYGROUND_MODEL_PRICES; null when unpriced")
+
+
 class RunSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     datasetId = serializers.UUIDField(source="dataset_id", read_only=True)
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    metadata = serializers.JSONField(read_only=True, allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField(), read_only=True)
     datasetVersion = serializers.IntegerField(source="dataset_version", read_only=True)
     targetType = serializers.ChoiceField(source="target_type", choices=DatasetRun.TargetType.choices, read_only=True)
     targetId = serializers.CharField(source="target_id", read_only=True)
@@ -198,13 +230,38 @@ class RunSerializer(serializers.Serializer):
     completedAt = serializers.DateTimeField(source="completed_at", read_only=True, allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+    summary = serializers.SerializerMethodField()
+
+    @extend_schema_field(RunSummarySerializer)
+    def get_summary(self, run: DatasetRun) -> dict[str, Any]:
+        usage = summary.usage_summary(run)
+        return RunSummarySerializer(
+            {
+                "scorers": {stats.scorer_id: stats for stats in summary.scorer_stats(run)},
+                "latency": summary.latency_summary(run),
+                "usage": usage,
+                "cost": usage.cost if usage else None,
+            }
+        ).data
 
 
 class RunListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=DatasetRun.Status.choices, required=False)
+    tag = serializers.CharField(required=False, max_length=50, help_text="Only runs with this tag")
 
 
-class RunStartSerializer(serializers.Serializer):
+class RunWriteSerializer(serializers.Serializer):
+    """What names a run: set at start, editable with PATCH."""
+
+    name = serializers.CharField(max_length=255, required=False, help_text="Default: target and start time")
+    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    metadata = serializers.JSONField(required=False, allow_null=True)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50, allow_blank=True), required=False, max_length=20
+    )
+
+
+class RunStartSerializer(RunWriteSerializer):
     """The body of a run start; what is left out takes `services.run_start`'s default."""
 
     targetType = serializers.ChoiceField(source="target_type", choices=DatasetRun.TargetType.choices)
@@ -290,13 +347,30 @@ class ThresholdSerializer(serializers.Serializer):
 
 
 class CompareRunsSerializer(serializers.Serializer):
-    runIdA = serializers.UUIDField(source="run_id_a")
-    runIdB = serializers.UUIDField(source="run_id_b")
+    baselineRunId = serializers.UUIDField(source="baseline_run_id")
+    runIds = serializers.ListField(
+        source="run_ids",
+        child=serializers.UUIDField(),
+        min_length=1,
+        max_length=MAX_COMPARED_RUNS,
+        help_text=f"1 to {MAX_COMPARED_RUNS} runs of the dataset to compare with the baseline",
+    )
     thresholds = serializers.DictField(child=ThresholdSerializer(), required=False, default=dict)
+    minDelta = serializers.FloatField(
+        source="min_delta", required=False, default=0.0, min_value=0, help_text="A smaller move is unchanged"
+    )
+    itemFilter = serializers.ChoiceField(
+        source="item_filter",
+        choices=[f.value for f in ItemFilter],
+        required=False,
+        allow_null=True,
+        help_text="Keep only the items regressed, improved or changed in some run",
+    )
 
 
 class CompareRunSerializer(serializers.Serializer):
     id = serializers.UUIDField()
+    name = serializers.CharField()
     datasetVersion = serializers.IntegerField(source="dataset_version")
 
 
@@ -307,27 +381,71 @@ class ScorerStatsSerializer(serializers.Serializer):
     errors = serializers.IntegerField(help_text="Scores the scorer failed to give")  # type: ignore[assignment]  # DRF takes declared fields off the class
 
 
-class ScorerComparisonSerializer(serializers.Serializer):
-    statsA = ScorerStatsSerializer(source="stats_a")
-    statsB = ScorerStatsSerializer(source="stats_b")
-    delta = serializers.FloatField(allow_null=True, help_text="B's mean minus A's")
-    regressed = serializers.BooleanField()
-    threshold = ThresholdSerializer()
+class ScorerDeltaSerializer(serializers.Serializer):
+    stats = ScorerStatsSerializer(help_text="The run's own figures, over all its results")
+    sharedCount = serializers.IntegerField(source="shared_count", help_text="Items both runs scored")
+    baselineMean = serializers.FloatField(source="baseline_mean", allow_null=True, help_text="Over the shared items")
+    mean = serializers.FloatField(allow_null=True, help_text="Over the shared items")
+    delta = serializers.FloatField(allow_null=True, help_text="mean − baselineMean")
+    ci95 = serializers.ListField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        min_length=2,
+        max_length=2,
+        help_text="95 % interval of the paired per-item differences; null under 2 shared items",
+    )
+    verdict = serializers.ChoiceField(choices=[v.value for v in Verdict])
+    threshold = ThresholdSerializer(help_text="The tolerance applied: max(threshold, minDelta)")
+
+
+class LatencyDeltaSerializer(serializers.Serializer):
+    baselineMean = serializers.FloatField(source="baseline_mean", allow_null=True)
+    mean = serializers.FloatField(allow_null=True)
+    deltaMean = serializers.FloatField(source="delta_mean", allow_null=True)
+    baselineP50 = serializers.FloatField(source="baseline_p50", allow_null=True)
+    p50 = serializers.FloatField(allow_null=True)
+    deltaP50 = serializers.FloatField(source="delta_p50", allow_null=True)
+
+
+class UsageDeltaSerializer(serializers.Serializer):
+    baselineTokens = serializers.FloatField(source="baseline_tokens", allow_null=True, help_text="Mean per item")
+    tokens = serializers.FloatField(allow_null=True)
+    deltaTokens = serializers.FloatField(source="delta_tokens", allow_null=True)
+    baselineCost = serializers.FloatField(source="baseline_cost", allow_null=True, help_text="Mean per item")
+    cost = serializers.FloatField(allow_null=True)
+    deltaCost = serializers.FloatField(source="delta_cost", allow_null=True)
+
+
+class RunComparisonSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="run.id")
+    name = serializers.CharField(source="run.name")
+    datasetVersion = serializers.IntegerField(source="run.dataset_version")
+    versionMismatch = serializers.BooleanField(source="version_mismatch")
+    hasRegression = serializers.BooleanField(source="has_regression")
+    sharedItems = serializers.IntegerField(source="shared_items", help_text="Items this run and the baseline ran")
+    onlyInRun = serializers.IntegerField(source="only_in_run")
+    onlyInBaseline = serializers.IntegerField(source="only_in_baseline")
+    scorers = serializers.DictField(child=ScorerDeltaSerializer())
+    latency = LatencyDeltaSerializer(help_text="Over the shared items, milliseconds")
+    usage = UsageDeltaSerializer(help_text="Over the shared items with usage")
 
 
 class ItemComparisonSerializer(serializers.Serializer):
     itemId = serializers.UUIDField(source="item_id")
-    inBothRuns = serializers.BooleanField(source="in_both_runs")
-    scoresA = serializers.DictField(source="scores_a", child=serializers.FloatField(allow_null=True))
-    scoresB = serializers.DictField(source="scores_b", child=serializers.FloatField(allow_null=True))
+    scores = serializers.SerializerMethodField(help_text="{runId: {scorerId: score}}")
+
+    @extend_schema_field(
+        serializers.DictField(child=serializers.DictField(child=serializers.FloatField(allow_null=True)))
+    )
+    def get_scores(self, row: Any) -> dict[str, Any]:
+        return {str(run_id): scores for run_id, scores in row.scores().items()}
 
 
 class ComparisonSerializer(serializers.Serializer):
-    runA = CompareRunSerializer(source="run_a")
-    runB = CompareRunSerializer(source="run_b")
-    versionMismatch = serializers.BooleanField(source="version_mismatch")
+    baseline = CompareRunSerializer()
+    runs = RunComparisonSerializer(many=True)
     hasRegression = serializers.BooleanField(source="has_regression")
-    scorers = serializers.DictField(child=ScorerComparisonSerializer())
+    sharedItems = serializers.IntegerField(source="shared_items", help_text="Items the baseline and every run ran")
     items = ItemComparisonSerializer(many=True, help_text="One page of the items (page/perPage query)")
     pagination = serializers.SerializerMethodField(help_text="Paging of `items`")
     warnings = serializers.ListField(child=serializers.CharField())
@@ -346,6 +464,14 @@ class TargetSerializer(serializers.Serializer):
     targetId = serializers.CharField(source="target_id")
     name = serializers.CharField()
     description = serializers.CharField()
+    available = serializers.SerializerMethodField()
+    unavailableReason = serializers.SerializerMethodField(help_text="What to set to make it available")
+
+    def get_available(self, entry: Any) -> bool:
+        return registry.unavailable_reason(entry) is None
+
+    def get_unavailableReason(self, entry: Any) -> str | None:
+        return registry.unavailable_reason(entry)
 
 
 class TargetListSerializer(serializers.Serializer):
@@ -356,6 +482,14 @@ class ScorerSerializer(serializers.Serializer):
     scorerId = serializers.CharField(source="scorer_id")
     name = serializers.CharField()
     description = serializers.CharField()
+    available = serializers.SerializerMethodField()
+    unavailableReason = serializers.SerializerMethodField(help_text="What to set to make it available")
+
+    def get_available(self, entry: Any) -> bool:
+        return registry.unavailable_reason(entry) is None
+
+    def get_unavailableReason(self, entry: Any) -> str | None:
+        return registry.unavailable_reason(entry)
 
 
 class ScorerListSerializer(serializers.Serializer):

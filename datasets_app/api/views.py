@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets_app import access, comparison, projects, services
+from datasets_app.exceptions import InvalidInput
 from datasets_app.models import (
     Dataset,
     DatasetItem,
@@ -328,7 +329,11 @@ class RunListView(ListApiView):
 
     def get_queryset(self) -> QuerySet[Any]:
         runs = self.dataset.runs.order_by("-created_at", "-id")
-        return runs.filter(status=self.status) if self.status else runs
+        if self.query.get("status"):
+            runs = runs.filter(status=self.query["status"])
+        if self.query.get("tag"):
+            runs = runs.with_tag(self.query["tag"])
+        return runs
 
     @extend_schema(
         tags=[TAG_RUNS],
@@ -339,7 +344,7 @@ class RunListView(ListApiView):
     )
     def get(self, request: Request, datasetId: UUID) -> Response:
         self.dataset = self.scoped_dataset(datasetId)
-        self.status = validated(s.RunListQuerySerializer, request.query_params).get("status")
+        self.query = validated(s.RunListQuerySerializer, request.query_params)
         return self.list()
 
     @extend_schema(
@@ -359,6 +364,18 @@ class RunDetailView(ApiView):
     @extend_schema(tags=[TAG_RUNS], operation_id="getRun", responses={200: s.RunSerializer, **errors(404)})
     def get(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
         return Response(s.RunSerializer(get_run(self.scoped_dataset(datasetId), runId)).data)
+
+    @extend_schema(
+        tags=[TAG_RUNS],
+        operation_id="updateRun",
+        description="Rename, describe or tag a run, at any status (what it did does not change).",
+        request=s.RunWriteSerializer,
+        responses={200: s.RunSerializer, **errors(400, 404, 413)},
+    )
+    def patch(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
+        run = get_run(self.scoped_dataset(datasetId), runId)
+        run = services.run_update(run=run, **validated(s.RunWriteSerializer, request.data, partial=True))
+        return Response(s.RunSerializer(run).data)
 
 
 class RunCancelView(ApiView):
@@ -396,6 +413,10 @@ class RunResultListView(ListApiView):
     def get_queryset(self) -> QuerySet[Any]:
         return DatasetRunResult.objects.filter(run=self.run).in_display_order()
 
+    def known_total(self) -> int:
+        # Exact: the counters move in the transaction that writes the rows (no COUNT per poll).
+        return self.run.done_count
+
     @extend_schema(
         tags=[TAG_RUNS],
         operation_id="listRunResults",
@@ -413,8 +434,9 @@ class CompareView(ApiView):
         tags=[TAG_RUNS],
         operation_id="compareRuns",
         description=(
-            "Compares run B against run A. `items` is paged with the page/perPage query "
-            f"parameters (perPage defaults to {MAX_PER_PAGE} here)."
+            "Compares up to five runs with a baseline, over the items each shares with it; "
+            "noise (a change inside the 95 % interval of the paired per-item differences) is "
+            f"`unchanged`. `items` is paged with page/perPage (perPage defaults to {MAX_PER_PAGE} here)."
         ),
         parameters=[PageQuerySerializer],
         request=s.CompareRunsSerializer,
@@ -425,14 +447,19 @@ class CompareView(ApiView):
         paginator = PagePagination(default_per_page=MAX_PER_PAGE)
         paginator.read_query(request)
         body = validated(s.CompareRunsSerializer, request.data)
-        result = comparison.compare_runs(
-            run_a=get_run(dataset, body["run_id_a"]),
-            run_b=get_run(dataset, body["run_id_b"]),
+        if len(set(body["run_ids"])) != len(body["run_ids"]) or body["baseline_run_id"] in body["run_ids"]:
+            message = "Each run once, and not the baseline."
+            raise InvalidInput(f"Invalid runIds: {message}", {"runIds": [message]})
+        result = comparison.compare_with_baseline(
+            baseline=get_run(dataset, body["baseline_run_id"]),
+            runs=[get_run(dataset, run_id) for run_id in body["run_ids"]],
             thresholds={scorer: comparison.Threshold(**t) for scorer, t in body["thresholds"].items()},
+            min_delta=body["min_delta"],
+            item_filter=body.get("item_filter"),
             offset=paginator.offset,
             limit=paginator.per_page,
         )
-        paginator.total = result.item_total
+        paginator.total = result.matching_items
         context = {"pagination": paginator.pagination(len(result.items))}
         return Response(s.ComparisonSerializer(result, context=context).data)
 

@@ -324,3 +324,69 @@ def test_trace_detail(api, capitals):
         "attributes",
     }
     assert api.get(f"/api/traces/{'0' * 32}").status_code == 404
+
+
+def test_a_run_is_named_tagged_and_renamed_and_its_summary_is_on_the_run(api, capitals):
+    from datasets_app.tests.factories import add_result, end_run
+
+    url = f"/api/datasets/{capitals.id}/runs"
+    started = api.post(
+        url,
+        {
+            "targetType": "workflow",
+            "targetId": "echo",
+            "scorerIds": ["exact-match"],
+            "name": "baseline",
+            "description": "before",
+            "metadata": {"commit": "abc"},
+            "tags": ["prod", "nightly"],
+        },
+        format="json",
+    ).json()
+    run_url = f"{url}/{started['runId']}"
+    run = api.get(run_url).json()
+    assert (run["name"], run["description"], run["metadata"], run["tags"]) == (
+        "baseline",
+        "before",
+        {"commit": "abc"},
+        ["prod", "nightly"],
+    )
+    assert run["summary"] == {
+        "scorers": {"exact-match": {"mean": None, "count": 0, "passRate": None}},
+        "latency": {"p50": None, "p95": None, "mean": None},
+        "usage": None,
+        "cost": None,
+    }
+
+    from datasets_app.models import DatasetRun
+
+    model = DatasetRun.objects.get(pk=started["runId"])
+    from datasets_app.runs import lifecycle
+
+    while lifecycle.claim_chunk(worker_id="test-factory", run_id=model.pk):
+        pass
+    for item, latency in zip(capitals.items.order_by("position"), [10.0, 20.0, 30.0], strict=True):
+        add_result(
+            model, item, score=1.0, latency=latency, usage={"promptTokens": 5, "completionTokens": 1, "totalTokens": 6}
+        )
+    end_run(model)
+    summary = api.get(run_url).json()["summary"]
+    assert summary["scorers"]["exact-match"] == {"mean": 1.0, "count": 3, "passRate": 1.0}
+    assert summary["latency"]["mean"] == 20.0 and summary["latency"]["p95"] == 30.0
+    assert summary["usage"] == {"promptTokens": 15, "completionTokens": 3, "totalTokens": 18}
+
+    renamed = api.patch(run_url, {"name": "v1 prompt", "tags": ["candidate"]}, format="json").json()
+    assert (renamed["name"], renamed["tags"], renamed["status"]) == ("v1 prompt", ["candidate"], "completed")
+    assert api.patch(run_url, {"name": ""}, format="json").status_code == 400
+    assert api.patch(run_url, {"tags": "x"}, format="json").status_code == 400
+    assert [r["name"] for r in api.get(f"{url}?tag=candidate").json()["runs"]] == ["v1 prompt"]
+    assert api.get(f"{url}?tag=prod").json()["runs"] == []
+    assert api.get(f"{url}?tag=cand").json()["runs"] == []  # whole tags only
+
+
+def test_a_run_without_a_name_is_named_after_what_ran(api, capitals):
+    started = api.post(
+        f"/api/datasets/{capitals.id}/runs", {"targetType": "workflow", "targetId": "echo"}, format="json"
+    ).json()
+    run = api.get(f"/api/datasets/{capitals.id}/runs/{started['runId']}").json()
+    assert run["name"].startswith("echo · ")

@@ -36,7 +36,7 @@ def test_schema_lists_every_endpoint_of_the_contract(schema):
         "/api/datasets/{datasetId}/items/{itemId}": {"get", "patch", "delete"},
         "/api/datasets/{datasetId}/items/{itemId}/versions": {"get"},
         "/api/datasets/{datasetId}/runs": {"get", "post"},
-        "/api/datasets/{datasetId}/runs/{runId}": {"get"},
+        "/api/datasets/{datasetId}/runs/{runId}": {"get", "patch"},
         "/api/datasets/{datasetId}/runs/{runId}/cancel": {"post"},
         "/api/datasets/{datasetId}/runs/{runId}/rerun-failed": {"post"},
         "/api/datasets/{datasetId}/runs/{runId}/results": {"get"},
