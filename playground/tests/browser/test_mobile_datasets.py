@@ -45,8 +45,11 @@ def assert_fits(page: Page, what: str) -> None:
     assert width <= PHONE["width"], f"{what} is {width} px wide: {page.evaluate(OVERFLOWING, PHONE['width'])}"
 
 
-def test_dataset_pages_fit_a_390px_screen(phone: Page, site, project):
+def test_dataset_pages_fit_a_390px_screen(phone: Page, site, project, settings):
     page = phone
+    # The runs below hold their chunks' leases for this test (the test process writes their
+    # results): long enough that a browser test's worker process never takes them over.
+    settings.PLAYGROUND_LEASE_SECONDS = 600
     dataset = services.dataset_create(
         project=project,
         name="Customer support questions with a rather long name",
