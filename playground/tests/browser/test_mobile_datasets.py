@@ -72,6 +72,17 @@ def test_dataset_pages_fit_a_390px_screen(phone: Page, site, project, settings):
     for item in dataset.items.all():
         add_result(run, item, output="Open Settings", scores={"exact-match": 0.0, "contains": 1.0, "levenshtein": 0.4})
     end_run(run)
+    # A second finished run (named, tagged) so that the trends are drawn too; a third still running.
+    second = make_run(
+        dataset,
+        target="workflow/echo",
+        scorer_ids=("exact-match",),
+        name="Echo with a long name",
+        tags=["nightly", "baseline"],
+    )
+    for item in dataset.items.all():
+        add_result(second, item, output="x", scores={"exact-match": 0.5}, latency=1234.0)
+    end_run(second)
     make_run(dataset, target="workflow/echo", scorer_ids=("exact-match",))
 
     pages = {
