@@ -69,7 +69,12 @@ def test_chat_model_target_records_output_and_token_usage(make_dataset, run_work
     result = run.results.get()
     assert result.error is None
     assert result.output == "Answer to: What is the capital of France?"
-    assert result.usage == {"promptTokens": 11, "completionTokens": 3, "totalTokens": 14, "model": settings.OPENAI_MODEL}
+    assert result.usage == {
+        "promptTokens": 11,
+        "completionTokens": 3,
+        "totalTokens": 14,
+        "model": settings.OPENAI_MODEL,
+    }
     sent = server.requests[0]["body"]
     assert sent["model"] == "local-llama"
     assert sent["messages"][0] == {"role": "system", "content": "Answer briefly."}
