@@ -514,7 +514,7 @@ def runs_tab_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
     if tag:
         runs = runs.filter(pk__in=runs_with_tag(dataset, tag))
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("runs_page"))
-    latest = list(runs[:TREND_RUNS]) if page.number != 1 else list(page.object_list[:TREND_RUNS])
+    latest = list(runs[:TREND_RUNS])  # whichever page is shown, the trends are of the latest runs
     tags = dict.fromkeys(
         t
         for run_tags in dataset.runs.values_list("tags", flat=True)[:TAG_SCAN_RUNS]
