@@ -4,13 +4,11 @@ of the latest runs (scores and latency) as an accessible server-side SVG."""
 import re
 
 import pytest
-from django.db import NotSupportedError, connection
 from django.urls import reverse
 
 from datasets_app import services
 from datasets_app.models import DatasetRun
 from datasets_app.tests.factories import add_result, end_run, make_run
-from playground.views import runs as run_views
 
 pytestmark = pytest.mark.django_db
 
@@ -103,12 +101,15 @@ def test_the_polled_runs_table_keeps_the_tag(browser_client, capitals):
     assert polled.lstrip().startswith('<div id="runs-table" hx-get=') and "tag=prod" in polled
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite limit the tag filter works around")
-def test_json_contains_is_not_supported_on_sqlite(capitals):
-    """Why runs_with_tag does not use `tags__contains`: SQLite refuses it."""
-    with pytest.raises(NotSupportedError):
-        list(DatasetRun.objects.filter(tags__contains=["prod"]))
-    assert run_views.runs_with_tag(capitals, "prod") == []
+def test_the_tag_filter_matches_whole_tags_with_awkward_text(capitals):
+    """`with_tag` reads the JSON list in the database (json_each on SQLite, @> on
+    PostgreSQL): quotes, backslashes and non-ASCII tags match exactly, prefixes do not."""
+    odd = 'q"uote\\ é'
+    tagged = services.run_start(dataset=capitals, target_type="workflow", target_id="echo", tags=[odd, "prod"])
+    services.run_start(dataset=capitals, target_type="workflow", target_id="echo", tags=["production"])
+    assert list(DatasetRun.objects.with_tag(odd)) == [tagged]
+    assert list(DatasetRun.objects.with_tag("prod")) == [tagged]
+    assert list(DatasetRun.objects.with_tag("pro")) == []
 
 
 def test_compare_picker_and_breadcrumbs_use_run_names(browser_client, capitals):

@@ -15,12 +15,12 @@ from django_htmx.middleware import HtmxDetails
 
 from datasets_app import access, exports, services
 from datasets_app.exceptions import InvalidInput
-from datasets_app.models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, ProjectRole
-from datasets_app.runs import summary
+from datasets_app.models import Dataset, DatasetItem, DatasetItemVersion, ProjectRole
 from playground.forms import CopyItemsForm, DatasetForm, ItemForm, RunStartForm
 
 from .params import valid_uuids
 from .projects import current_project
+from .runs import runs_tab_context
 
 DATASETS_PER_PAGE = 20
 ITEMS_PER_PAGE = 25
@@ -128,12 +128,8 @@ def _items_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
 
 
 def _runs_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
-    page = Paginator(dataset.runs.all(), RUNS_PER_PAGE).get_page(request.GET.get("runs_page"))
-    return {
-        "runs_page": page,
-        "runs": [{"run": run, "scorers": summary.scorer_stats(run)} for run in page],
-        "runs_active": any(run.status in DatasetRun.ACTIVE_STATUSES for run in page),
-    }
+    """The Runs tab: its list (tag filter, pages) and trends, built with the run pages."""
+    return {"runs_tab": runs_tab_context(request, dataset)}
 
 
 def _detail_context(request: HttpRequest, dataset: Dataset, **overrides: Any) -> dict[str, Any]:

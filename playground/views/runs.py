@@ -490,29 +490,13 @@ def result_detail(request: HttpRequest, dataset_id: UUID, run_id: UUID, result_i
 # ---- the Runs tab: the list (by tag) and the trends of the latest runs --------------------
 
 
-def runs_with_tag(dataset: Dataset, tag: str) -> list[UUID]:
-    """Ids of the dataset's runs tagged exactly `tag`.
-
-    `tags` is a JSON list, and a JSON contains lookup (`tags__contains`) exists
-    on PostgreSQL only (SQLite raises NotSupportedError). So the database only
-    narrows, portably, by the tag's text in the stored JSON (`icontains` on
-    the JSON text, both databases), and Python keeps the runs whose list holds
-    the tag itself. Tags SQLite would store escaped (quotes, backslashes,
-    non-ASCII) are not narrowed: every run's tags are read (two columns).
-    """
-    runs = DatasetRun.objects.filter(dataset=dataset)
-    if tag.isascii() and tag.isprintable() and '"' not in tag and "\\" not in tag:
-        runs = runs.filter(tags__icontains=tag)
-    return [pk for pk, tags in runs.values_list("pk", "tags").iterator() if isinstance(tags, list) and tag in tags]
-
-
 def runs_tab_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
     """The Runs tab's list (?tag= keeps the runs with that tag, ?runs_page= pages
     it) and the trends of its latest TREND_RUNS runs."""
     tag = request.GET.get("tag", "").strip()[:MAX_TAG_LENGTH]
     runs = dataset.runs.all()
     if tag:
-        runs = runs.filter(pk__in=runs_with_tag(dataset, tag))
+        runs = runs.with_tag(tag)
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("runs_page"))
     latest = list(runs[:TREND_RUNS])  # whichever page is shown, the trends are of the latest runs
     tags = dict.fromkeys(
