@@ -9,7 +9,9 @@ visitor sorts by score or latency. Only the page's rows join their item (for
 its "#position"); nothing is ordered by a joined column.
 """
 
+import hashlib
 import math
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Self
@@ -17,11 +19,14 @@ from uuid import UUID
 
 from django import forms
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from datasets_app import access, services, textdiff
@@ -294,22 +299,10 @@ def _results_context(request: HttpRequest, run: DatasetRun) -> dict[str, Any]:
     page_count = max(1, math.ceil(total / size))
     page = min(filters.page, page_count)
     offset = (page - 1) * size
-    page_results = results.select_related("item").defer(*ITEM_FIELDS_NOT_SHOWN)[offset : offset + size]
-    rows = [
-        {
-            "result": result,
-            "label": item_label(result.item, result.item_id),
-            "extra": [column.value_of(result) for column in filters.columns],
-            "scores": _score_cells(result, run.scorer_ids, filters.threshold),
-            "trace_url": trace_link(result.trace_id),
-            "trace_label": trace_label(result.trace_id) if result.trace_id else "",
-        }
-        for result in page_results
-    ]
     fragment_url = reverse("run-results-fragment", args=[run.dataset_id, run.id])
     query = request.GET.urlencode()
     usage = summary.usage_summary(run)
-    return {
+    context = {
         "dataset": run.dataset,
         "run": run,
         "run_name": run_name(run),
@@ -318,15 +311,14 @@ def _results_context(request: HttpRequest, run: DatasetRun) -> dict[str, Any]:
         "latency_card": _latency_card(run),
         "usage": usage,
         "usage_cost": format_cost(usage.cost) if usage else "",
-        "rows": rows,
         "total": total,
         "page": page,
         "page_count": page_count,
         "page_sizes": PAGE_SIZES,
         "jump_params": _kept_params(request.GET, "page"),
         "size_params": _kept_params(request.GET, "page", "size"),
-        "first_row": offset + 1 if rows else 0,
-        "last_row": offset + len(rows),
+        "first_row": offset + 1 if total else 0,
+        "last_row": min(offset + size, total),
         "elapsed": format_duration(run.elapsed),
         "live_status": live_status(run),
         "poll_url": f"{fragment_url}?{query}" if query else fragment_url,
@@ -338,6 +330,48 @@ def _results_context(request: HttpRequest, run: DatasetRun) -> dict[str, Any]:
         "latency_column": _sort_link(request, run, filters, "latency", "Latency (ms)", slot="latency"),
         "max_extra_columns": MAX_EXTRA_COLUMNS,
     }
+    if total:
+        context["results_table"] = cached_results_table(request, run, context, results[offset : offset + size])
+    return context
+
+
+TABLE_CACHE_SECONDS = 1
+
+
+def cached_results_table(
+    request: HttpRequest, run: DatasetRun, context: dict[str, Any], page_results: DatasetRunResultQuerySet
+) -> str:
+    """The results table and pager, rendered once per page of a run per second.
+
+    Everyone watching a run polls the same first page: under 50 watchers the
+    table (its query and 50 rows of JSON previews) was most of the server's
+    work. The table shows nothing that depends on who asks (no CSRF token, no
+    role), and a live run's table may be a second old at most; a finished run's
+    is kept until its counters change (they no longer do).
+    """
+    moment = f"{run.status}:{run.done_count}" if run.is_terminal else str(int(time.time() // TABLE_CACHE_SECONDS))
+    key = f"run-table:{run.pk}:{moment}:{hashlib.sha256(request.GET.urlencode().encode()).hexdigest()}"
+
+    def render_table() -> str:
+        filters = context["filters"]
+        rows = [
+            {
+                "result": result,
+                "label": item_label(result.item, result.item_id),
+                "extra": [column.value_of(result) for column in filters.columns],
+                "scores": _score_cells(result, run.scorer_ids, filters.threshold),
+                "trace_url": trace_link(result.trace_id),
+                "trace_label": trace_label(result.trace_id) if result.trace_id else "",
+            }
+            for result in page_results.select_related("item").defer(*ITEM_FIELDS_NOT_SHOWN)
+        ]
+        return render_to_string("runs/detail.html#results-table", {**context, "rows": rows}, request=request)
+
+    html = cache.get(key)
+    if html is None:
+        html = render_table()
+        cache.set(key, html, TABLE_CACHE_SECONDS * 2 if not run.is_terminal else 3600)
+    return mark_safe(html)
 
 
 def _sort_link(
