@@ -26,7 +26,10 @@ from .models import Dataset, DatasetItemVersion, DatasetRun
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 ITEM_COLUMNS = ["id", "input", "expectedOutput", "context", "version", "createdAt"]
 RESULT_COLUMNS = [
+    "runName",
+    "runTags",
     "itemId",
+    "repetition",
     "input",
     "output",
     "expectedOutput",
@@ -126,9 +129,14 @@ def export_items(
 
 
 def result_rows(run: DatasetRun) -> Iterator[dict]:
-    for result in run.results.in_display_order().iterator(chunk_size=1000):
+    """The run's results in dataset order, each naming its run (exports of several
+    runs can be put side by side)."""
+    for result in run.results.in_dataset_order().iterator(chunk_size=1000):
         yield {
+            "runName": run.name,
+            "runTags": run.tags,
             "itemId": str(result.item_id),
+            "repetition": result.repetition,
             "input": result.input,
             "output": result.output,
             "expectedOutput": result.expected_output,
@@ -141,6 +149,6 @@ def result_rows(run: DatasetRun) -> Iterator[dict]:
 
 
 def export_run_results(run: DatasetRun, fmt: str) -> StreamingHttpResponse:
-    """Every result of the run, in display order, as a CSV or JSONL download."""
-    filename = f"{_slug(run.dataset.name)}-run-{str(run.id)[:8]}-results"
+    """Every result of the run, in dataset order, as a CSV or JSONL download."""
+    filename = f"{_slug(run.dataset.name)}-{_slug(run.name)}-results"
     return _stream(result_rows(run), RESULT_COLUMNS, fmt, filename)

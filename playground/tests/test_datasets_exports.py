@@ -69,10 +69,13 @@ def finished_run(capitals):
 def test_run_results_csv(browser_client, finished_run):
     url = reverse("run-results-export", args=[finished_run.dataset_id, finished_run.id, "csv"])
     response = browser_client.get(url)
-    assert response["Content-Disposition"].startswith('attachment; filename="Capitals-run-')
+    assert response["Content-Disposition"].startswith('attachment; filename="Capitals-echo-')
     rows = list(csv.DictReader(io.StringIO(body(response))))
     assert list(rows[0]) == [
+        "runName",
+        "runTags",
         "itemId",
+        "repetition",
         "input",
         "output",
         "expectedOutput",
@@ -85,6 +88,7 @@ def test_run_results_csv(browser_client, finished_run):
     assert rows[0]["output"] == "Paris" and rows[0]["traceId"] == "a" * 32 and rows[0]["latency"] == "12.5"
     assert json.loads(rows[0]["scores"])[0]["score"] == 1.0
     assert rows[1]["error"] == "timeout" and rows[1]["retryCount"] == "2" and rows[1]["output"] == ""
+    assert rows[0]["runName"] == finished_run.name and rows[0]["runTags"] == "[]"
 
 
 def test_run_results_jsonl(browser_client, finished_run):
