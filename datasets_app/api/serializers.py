@@ -459,11 +459,9 @@ class ComparisonSerializer(serializers.Serializer):
 # ---- catalogue and traces ----------------------------------------------------
 
 
-class TargetSerializer(serializers.Serializer):
-    targetType = serializers.CharField(source="target_type")
-    targetId = serializers.CharField(source="target_id")
-    name = serializers.CharField()
-    description = serializers.CharField()
+class AvailabilityFields(serializers.Serializer):
+    """Whether a target or scorer can run here, and if not, what to set."""
+
     available = serializers.SerializerMethodField()
     unavailableReason = serializers.SerializerMethodField(help_text="What to set to make it available")
 
@@ -472,24 +470,23 @@ class TargetSerializer(serializers.Serializer):
 
     def get_unavailableReason(self, entry: Any) -> str | None:
         return registry.unavailable_reason(entry)
+
+
+class TargetSerializer(AvailabilityFields):
+    targetType = serializers.CharField(source="target_type")
+    targetId = serializers.CharField(source="target_id")
+    name = serializers.CharField()
+    description = serializers.CharField()
 
 
 class TargetListSerializer(serializers.Serializer):
     targets = TargetSerializer(many=True)
 
 
-class ScorerSerializer(serializers.Serializer):
+class ScorerSerializer(AvailabilityFields):
     scorerId = serializers.CharField(source="scorer_id")
     name = serializers.CharField()
     description = serializers.CharField()
-    available = serializers.SerializerMethodField()
-    unavailableReason = serializers.SerializerMethodField(help_text="What to set to make it available")
-
-    def get_available(self, entry: Any) -> bool:
-        return registry.unavailable_reason(entry) is None
-
-    def get_unavailableReason(self, entry: Any) -> str | None:
-        return registry.unavailable_reason(entry)
 
 
 class ScorerListSerializer(serializers.Serializer):
