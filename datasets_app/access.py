@@ -14,10 +14,9 @@ from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Subquery
 from django.http import Http404
 
-from .models import Dataset, DatasetRun, Project, ProjectMembership, ProjectRole, Trace
+from .models import Dataset, DatasetRun, Project, ProjectMembership, ProjectRole, Trace, membership_role
 
 VIEWER, EDITOR, OWNER = ProjectRole.VIEWER, ProjectRole.EDITOR, ProjectRole.OWNER
 
@@ -32,11 +31,6 @@ def _require(role: str | None, needed: ProjectRole) -> None:
     if not ProjectRole(role).allows(needed):
         article = "a" if needed == VIEWER else "an"
         raise NotAllowed(f"You are a {role} in this project; this needs {article} {needed}.")
-
-
-def _role_subquery(user: Any, project_ref: str) -> Subquery:
-    memberships = ProjectMembership.objects.filter(project=OuterRef(project_ref), user=user)
-    return Subquery(memberships.values("role")[:1])
 
 
 def role_in(user: Any, project: Project) -> str | None:
@@ -80,7 +74,7 @@ def dataset_for(user: Any, dataset_id: UUID | str, *, needs: ProjectRole = VIEWE
         raise Http404("Not found.")
     dataset = (
         Dataset.objects.filter(pk=dataset_id)
-        .annotate(user_role=_role_subquery(user, "project"))
+        .annotate(user_role=membership_role(user, "project"))
         .select_related("project")
         .first()
     )
@@ -93,7 +87,7 @@ def run_for(user: Any, dataset_id: UUID | str, run_id: UUID | str, *, needs: Pro
     """The run under that dataset, with `run.dataset` loaded, on the same terms."""
     run = (
         DatasetRun.objects.filter(pk=run_id, dataset_id=dataset_id)
-        .annotate(user_role=_role_subquery(user, "dataset__project"))
+        .annotate(user_role=membership_role(user, "dataset__project"))
         .select_related("dataset__project")
         .first()
         if getattr(user, "is_authenticated", False)

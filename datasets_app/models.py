@@ -34,11 +34,17 @@ class ProjectRole(models.TextChoices):
         return self.rank >= needed.rank
 
 
+def membership_role(user: Any, project_ref: str = "pk") -> Subquery:
+    """The user's role in the project the outer query's `project_ref` names (null for a
+    non-member): what every access check annotates its object with."""
+    memberships = ProjectMembership.objects.filter(project=OuterRef(project_ref), user=user)
+    return Subquery(memberships.values("role")[:1])
+
+
 class ProjectQuerySet(models.QuerySet["Project"]):
     def of_member(self, user: Any) -> Self:
         """The projects `user` is a member of, each annotated with the user's `role`."""
-        membership = ProjectMembership.objects.filter(project=OuterRef("pk"), user=user)
-        return self.filter(memberships__user=user).annotate(role=Subquery(membership.values("role")[:1]))
+        return self.filter(memberships__user=user).annotate(role=membership_role(user))
 
 
 class Project(models.Model):

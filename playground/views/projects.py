@@ -24,17 +24,23 @@ SESSION_KEY = "current_project_id"
 
 
 def current_project(request: HttpRequest) -> Project:
-    """The project the pages show, with the user's `role` in it."""
+    """The project the pages show, with the user's `role` in it; looked up once per
+    request (the view and the header's switcher both ask)."""
+    cached: Project | None = getattr(request, "_current_project", None)
+    if cached is not None:
+        return cached
     project_id = request.session.get(SESSION_KEY)
     project = access.projects_of(request.user).filter(pk=project_id).first() if project_id else None
     if project is None:
         personal = projects.personal_project(request.user)
         project = access.projects_of(request.user).get(pk=personal.pk)
+    request._current_project = project  # type: ignore[attr-defined]
     return project
 
 
 def make_current(request: HttpRequest, project: Project) -> None:
     request.session[SESSION_KEY] = str(project.pk)
+    request._current_project = None  # type: ignore[attr-defined]
 
 
 def _back(request: HttpRequest, default: str = "datasets") -> HttpResponse:
