@@ -15,9 +15,10 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from . import jsonsafe, services
+from . import annotations, jsonsafe, services
 from .exceptions import InvalidInput, PlaygroundError
 from .models import (
+    Annotation,
     Dataset,
     DatasetItem,
     DatasetItemVersion,
@@ -99,6 +100,12 @@ class DatasetAdminForm(forms.ModelForm):
 
     def clean_output_schema(self) -> Any:
         return self._checked_schema("output_schema")
+
+    def clean_annotation_config(self) -> Any:
+        try:
+            return annotations.clean_config(self.cleaned_data["annotation_config"])
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from exc
 
     def _checked_schema(self, field: str) -> Any:
         schema = self.cleaned_data[field]
@@ -190,6 +197,7 @@ class DatasetAdmin(admin.ModelAdmin):
         "metadata",
         "input_schema",
         "output_schema",
+        "annotation_config",
         *readonly_fields[1:],
     ]
     autocomplete_fields = ["project"]
@@ -223,7 +231,7 @@ class DatasetItemAdminForm(forms.ModelForm):
 
     class Meta:
         model = DatasetItem
-        fields = ["dataset", "input", "expected_output", "context"]
+        fields = ["dataset", "input", "expected_output", "context", "metadata", "split"]
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -256,24 +264,25 @@ class DatasetItemAdmin(admin.ModelAdmin):
     (a tombstone and a new version), and a deleted item is read-only."""
 
     form = DatasetItemAdminForm
-    list_display = ["position_label", "input_preview", "dataset", "version", "is_deleted", "updated_at"]
+    list_display = ["position_label", "input_preview", "dataset", "split", "version", "is_deleted", "updated_at"]
     list_display_links = ["position_label", "input_preview"]
-    list_filter = ["is_deleted", "dataset"]
+    list_filter = ["is_deleted", "split", "dataset"]
     list_select_related = ["dataset"]
     search_fields = ["input", "expected_output", "context", "dataset__name"]
     autocomplete_fields = ["dataset"]
-    JSON_FIELDS = ["input", "expected_output", "context"]
-    ALL_FIELDS = ("id", "dataset", "position", "version", *JSON_FIELDS, "is_deleted", "created_at", "updated_at")
+    JSON_FIELDS = ["input", "expected_output", "context", "metadata"]
+    EDITABLE = [*JSON_FIELDS, "split"]
+    ALL_FIELDS = ("id", "dataset", "position", "version", *EDITABLE, "is_deleted", "created_at", "updated_at")
     actions = ["delete_with_version"]
 
     def get_fields(self, request: HttpRequest, obj: DatasetItem | None = None) -> tuple[str, ...]:
-        return ("dataset", *self.JSON_FIELDS) if obj is None else self.ALL_FIELDS
+        return ("dataset", *self.EDITABLE) if obj is None else self.ALL_FIELDS
 
     def get_readonly_fields(self, request: HttpRequest, obj: DatasetItem | None = None) -> list[str]:
         if obj is None:
             return []
         readonly = ["id", "dataset", "position", "version", "is_deleted", "created_at", "updated_at"]
-        return readonly + self.JSON_FIELDS if obj.is_deleted else readonly
+        return readonly + self.EDITABLE if obj.is_deleted else readonly
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a hard delete would erase history; use the action below
@@ -289,6 +298,8 @@ class DatasetItemAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: DatasetItem, form: forms.ModelForm, change: bool) -> None:
         if change:
             changed = _changed_json(form, self.JSON_FIELDS)
+            if "split" in form.changed_data:
+                changed["split"] = form.cleaned_data["split"] or None
             if changed:
                 _adopt(obj, services.item_update(item=obj, **changed))
             return
@@ -297,6 +308,8 @@ class DatasetItemAdmin(admin.ModelAdmin):
             input=form.cleaned_data["input"],
             expected_output=form.cleaned_data["expected_output"],
             context=form.cleaned_data["context"],
+            metadata=form.cleaned_data["metadata"],
+            split=form.cleaned_data["split"] or None,
         )
         _adopt(obj, saved)
 
@@ -441,6 +454,18 @@ class DatasetRunResultAdmin(ReadOnlyAdmin):
         if not result.trace_id:
             return "—"
         return format_html('<a href="{}">{}</a>', trace_link(result.trace_id), result.trace_id[:8])
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(ReadOnlyAdmin):
+    """People's grades of results: written from the review pages and the API
+    (which check the dataset's names and labels); here they can be read and deleted."""
+
+    list_display = ["name", "score", "label", "author", "result", "run", "updated_at"]
+    list_filter = ["name", "label"]
+    list_select_related = ["author", "run", "result"]
+    search_fields = ["name", "label", "comment", "author__username", "run__name"]
+    date_hierarchy = "updated_at"
 
 
 @admin.register(Trace)

@@ -115,6 +115,10 @@ class DatasetQuerySet(models.QuerySet["Dataset"]):
         )
 
 
+def default_annotation_config() -> list[dict[str, Any]]:
+    return [{"name": "human", "labels": ["good", "bad", "unsure"]}]
+
+
 class Dataset(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
@@ -123,6 +127,9 @@ class Dataset(models.Model):
     metadata = OpaqueJSONField(null=True, blank=True)
     input_schema = OpaqueJSONField(null=True, blank=True)
     output_schema = OpaqueJSONField(null=True, blank=True)
+    # What reviewers grade results with: [{"name": "human", "labels": ["good", "bad", "unsure"]}]
+    # (see `annotations.clean_config`); each name is one annotation a reviewer leaves per result.
+    annotation_config = models.JSONField(default=default_annotation_config, blank=True)
     # Grows by one with every change to the items (a bulk add counts once).
     version = models.PositiveIntegerField(default=0)
     # Live items, kept in step by the item services (no COUNT(*) per page).
@@ -177,6 +184,10 @@ class DatasetItemQuerySet(models.QuerySet["DatasetItem"]):
             return self
         return self.filter(Q(input__icontains=text) | Q(expected_output__icontains=text) | Q(context__icontains=text))
 
+    def in_split(self, split: str | None) -> Self:
+        """Items of one split (None: every item)."""
+        return self if split is None else self.filter(split=split)
+
 
 class DatasetItem(models.Model):
     """The current state of an item. Its history lives in DatasetItemVersion.
@@ -195,6 +206,10 @@ class DatasetItem(models.Model):
     input = OpaqueJSONField()
     expected_output = OpaqueJSONField(null=True, blank=True)
     context = OpaqueJSONField(null=True, blank=True)
+    # The user's own notes on the item; items made from results say where they came from here.
+    metadata = OpaqueJSONField(null=True, blank=True)
+    # A named subset ("train", "test", "hard-cases"); a run can be started on one.
+    split = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001 — null is "no split", as the API answers it
     is_deleted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -218,6 +233,8 @@ class DatasetItem(models.Model):
             "input": self.input,
             "expectedOutput": self.expected_output,
             "context": self.context,
+            "metadata": self.metadata,
+            "split": self.split,
         }
 
 
@@ -243,6 +260,10 @@ class DatasetItemVersionQuerySet(models.QuerySet["DatasetItemVersion"]):
             return self
         return self.filter(snapshot_text__icontains=text)
 
+    def in_split(self, split: str | None) -> Self:
+        """Item versions of one split (None: every one)."""
+        return self if split is None else self.filter(split=split)
+
     def newest_items_first(self) -> Self:
         """The order of the items table: the item added last comes first."""
         return self.select_related("item").order_by("-item__created_at", "-item_id")
@@ -263,6 +284,8 @@ class DatasetItemVersion(models.Model):
     dataset_version = models.PositiveIntegerField()
     valid_until = models.PositiveIntegerField(null=True, blank=True)
     snapshot = OpaqueJSONField()
+    # The item's split at this version (also in the snapshot): a run on a split selects by it.
+    split = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001 — null is "no split"
     # The searchable text of the snapshot's values (input/expected/context).
     snapshot_text = models.TextField(blank=True, default="", editable=False)
     is_deleted = models.BooleanField(default=False)
@@ -295,6 +318,7 @@ class DatasetItemVersion(models.Model):
             version_number=item.version,
             dataset_version=dataset_version,
             snapshot=snapshot,
+            split=item.split,
             snapshot_text=searchable_text(snapshot),
             is_deleted=is_deleted,
         )
@@ -343,6 +367,8 @@ class DatasetRun(models.Model):
     metadata = OpaqueJSONField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     dataset_version = models.PositiveIntegerField()
+    # The split the run was started on (null: every item of the version).
+    split = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001 — null is "every item"
     target_type = models.CharField(max_length=20, choices=TargetType.choices)
     target_id = models.CharField(max_length=255)
     scorer_ids = models.JSONField(default=list, blank=True)
@@ -421,7 +447,11 @@ class DatasetRun(models.Model):
 
     def work_items(self) -> DatasetItemVersionQuerySet:
         """The item versions this run executes, ordered by item id (chunks are id ranges)."""
-        items = DatasetItemVersion.objects.filter(dataset_id=self.dataset_id).live_at(self.dataset_version)
+        items = (
+            DatasetItemVersion.objects.filter(dataset_id=self.dataset_id)
+            .live_at(self.dataset_version)
+            .in_split(self.split)
+        )
         if self.rerun_of_id:
             failed = DatasetRunResult.objects.filter(run_id=self.rerun_of_id).failed()
             items = items.filter(item_id__in=failed.values("item_id"))
@@ -565,6 +595,41 @@ class DatasetRunResult(models.Model):
     @property
     def succeeded(self) -> bool:
         return self.error is None
+
+
+class Annotation(models.Model):
+    """A person's grade of one result: a score (0..1) and/or a label from the
+    dataset's label set, with a comment. One per result, name and author;
+    saving again updates it. Annotations sit beside the run: grading a
+    finished run changes none of its rows or counters."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    result = models.ForeignKey(DatasetRunResult, on_delete=models.CASCADE, related_name="annotations")
+    # The result's run, kept here so a run's means and review progress are one indexed query.
+    run = models.ForeignKey(DatasetRun, on_delete=models.CASCADE, related_name="annotations", db_index=False)
+    name = models.CharField(max_length=50)
+    score = models.FloatField(null=True, blank=True)
+    label = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 — null is "no label", as the API answers it
+    comment = models.TextField(blank=True, default="")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["result", "name", "author"], name="annotation_once_per_author"),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__gte=0, score__lte=1), name="annotation_score_in_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=False) | Q(label__isnull=False), name="annotation_score_or_label"
+            ),
+        ]
+        indexes = [models.Index(fields=["run", "name"], name="annotation_run_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.result_id} by {self.author_id}"
 
 
 class Trace(models.Model):

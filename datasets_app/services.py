@@ -17,9 +17,18 @@ from django.db import OperationalError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from . import schemas
+from . import annotations, schemas
 from .exceptions import InvalidInput, NotFound, StateConflict
-from .models import Dataset, DatasetItem, DatasetItemVersion, DatasetRun, DatasetVersion, Project, RunChunk
+from .models import (
+    Dataset,
+    DatasetItem,
+    DatasetItemVersion,
+    DatasetRun,
+    DatasetVersion,
+    Project,
+    RunChunk,
+    default_annotation_config,
+)
 from .runs import lifecycle, registry
 from .runs.rows import ordered_uuids
 
@@ -36,6 +45,8 @@ class NewItem(TypedDict):
     input: Any
     expected_output: NotRequired[Any]
     context: NotRequired[Any]
+    metadata: NotRequired[Any]
+    split: NotRequired[str | None]
 
 
 # ---- validation ------------------------------------------------------------
@@ -100,7 +111,10 @@ def dataset_create(
     metadata: Any = None,
     input_schema: Any = None,
     output_schema: Any = None,
+    annotation_config: Any = None,
 ) -> Dataset:
+    """A new, empty dataset (version 0). Without an `annotation_config`, reviewers
+    grade its results as "human: good | bad | unsure"."""
     name = _clean_name(name)
     check_json_schema(input_schema, field="input_schema")
     check_json_schema(output_schema, field="output_schema")
@@ -111,6 +125,9 @@ def dataset_create(
         metadata=metadata,
         input_schema=input_schema,
         output_schema=output_schema,
+        annotation_config=(
+            default_annotation_config() if annotation_config is None else annotations.clean_config(annotation_config)
+        ),
     )
 
 
@@ -122,6 +139,7 @@ def dataset_update(
     metadata: Any = UNSET,
     input_schema: Any = UNSET,
     output_schema: Any = UNSET,
+    annotation_config: Any = UNSET,
 ) -> Dataset:
     """Change the given fields (the others stay as they are); returns the dataset
     as saved, which `dataset` is updated to as well.
@@ -142,6 +160,9 @@ def dataset_update(
     if output_schema is not UNSET:
         check_json_schema(output_schema, field="output_schema")
         changes["output_schema"] = output_schema
+    if annotation_config is not UNSET:
+        # Renaming or removing a name keeps the annotations already given under it.
+        changes["annotation_config"] = annotations.clean_config(annotation_config)
     with transaction.atomic():
         locked = _lock_dataset(dataset.pk)  # a dataset deleted meanwhile is not written back
         for field, value in changes.items():
@@ -195,10 +216,31 @@ def dataset_duplicate(*, dataset: Dataset, name: str | None = None) -> Dataset:
 
 # ---- items -------------------------------------------------------------------
 
+MAX_SPLIT_LENGTH = 50
+
+
+def clean_split(split: Any, *, field: str = "split") -> str | None:
+    """A split name as stored: trimmed, at most 50 printable characters; blank is "no split"."""
+    if split is None:
+        return None
+    if not isinstance(split, str):
+        raise InvalidInput("split must be a string or null", {field: ["Must be a string or null."]})
+    cleaned = split.strip()
+    if len(cleaned) > MAX_SPLIT_LENGTH or not cleaned.isprintable():
+        message = f"At most {MAX_SPLIT_LENGTH} printable characters."
+        raise InvalidInput(f"Invalid split: {message}", {field: [message]})
+    return cleaned or None
+
 
 def new_item_like(item: DatasetItem) -> NewItem:
     """An item's content, to add it (to another dataset, or again)."""
-    return {"input": item.input, "expected_output": item.expected_output, "context": item.context}
+    return {
+        "input": item.input,
+        "expected_output": item.expected_output,
+        "context": item.context,
+        "metadata": item.metadata,
+        "split": item.split,
+    }
 
 
 def _lock_dataset(dataset_id: UUID) -> Dataset:
@@ -243,9 +285,26 @@ def _close_current_versions(item_ids: Iterable[UUID], dataset_version: int) -> N
     DatasetItemVersion.objects.filter(item_id__in=list(item_ids)).current().update(valid_until=dataset_version)
 
 
-def item_create(*, dataset: Dataset, input: Any, expected_output: Any = None, context: Any = None) -> DatasetItem:
+def item_create(
+    *,
+    dataset: Dataset,
+    input: Any,
+    expected_output: Any = None,
+    context: Any = None,
+    metadata: Any = None,
+    split: str | None = None,
+) -> DatasetItem:
     return items_bulk_create(
-        dataset=dataset, items=[{"input": input, "expected_output": expected_output, "context": context}]
+        dataset=dataset,
+        items=[
+            {
+                "input": input,
+                "expected_output": expected_output,
+                "context": context,
+                "metadata": metadata,
+                "split": split,
+            }
+        ],
     )[0]
 
 
@@ -270,6 +329,7 @@ def items_bulk_create(*, dataset: Dataset, items: Sequence[NewItem], allow_empty
                 validate_item_against_schemas(
                     dataset=dataset, input=entry["input"], expected_output=entry.get("expected_output"), prefix=prefix
                 )
+                clean_split(entry.get("split"), field=f"{prefix}split")
             except InvalidInput as exc:
                 errors.update(exc.errors)
     if errors:
@@ -292,6 +352,8 @@ def items_bulk_create(*, dataset: Dataset, items: Sequence[NewItem], allow_empty
                     input=entry["input"],
                     expected_output=entry.get("expected_output"),
                     context=entry.get("context"),
+                    metadata=entry.get("metadata"),
+                    split=clean_split(entry.get("split")),
                 )
                 for index, entry in enumerate(items)
             ],
@@ -307,7 +369,13 @@ def items_bulk_create(*, dataset: Dataset, items: Sequence[NewItem], allow_empty
 
 
 def item_update(
-    *, item: DatasetItem, input: Any = UNSET, expected_output: Any = UNSET, context: Any = UNSET
+    *,
+    item: DatasetItem,
+    input: Any = UNSET,
+    expected_output: Any = UNSET,
+    context: Any = UNSET,
+    metadata: Any = UNSET,
+    split: str | None = UNSET,
 ) -> DatasetItem:
     """Change the given fields as a new item version and dataset version; returns the item as saved."""
     with transaction.atomic():
@@ -326,6 +394,10 @@ def item_update(
             current.expected_output = expected_output
         if context is not UNSET:
             current.context = context
+        if metadata is not UNSET:
+            current.metadata = metadata
+        if split is not UNSET:
+            current.split = clean_split(split)
         validate_item_against_schemas(dataset=dataset, input=current.input, expected_output=current.expected_output)
         dataset_version = _next_dataset_version(dataset)
         current.version += 1
@@ -366,6 +438,38 @@ def items_bulk_delete(*, dataset: Dataset, item_ids: Iterable[UUID | str]) -> in
     return len(items)
 
 
+def items_set_split(*, dataset: Dataset, item_ids: Iterable[UUID | str], split: str | None) -> int:
+    """Put the given live items in one split (None: no split) as one dataset
+    version; items already there are left alone. Returns how many moved."""
+    split = clean_split(split)
+    with transaction.atomic():
+        _lock_dataset(dataset.pk)
+        items = [
+            item
+            for item in dataset.items.live().filter(pk__in=list(item_ids)).select_for_update().order_by("position")
+            if item.split != split
+        ]
+        if not items:
+            return 0
+        dataset_version = _next_dataset_version(dataset)
+        _close_current_versions([i.pk for i in items], dataset_version)
+        for item in items:
+            item.version += 1
+            item.split = split
+        DatasetItem.objects.bulk_update(items, ["version", "split", "updated_at"], batch_size=500)
+        DatasetItemVersion.objects.bulk_create(
+            [DatasetItemVersion.for_item(i, dataset_version=dataset_version) for i in items], batch_size=500
+        )
+        dataset.refresh_from_db(fields=["item_count", "version", "updated_at"])
+    return len(items)
+
+
+def dataset_splits(dataset: Dataset) -> list[str]:
+    """The split names the dataset's live items use, sorted."""
+    names = dataset.items.live().exclude(split=None).values_list("split", flat=True).distinct()
+    return sorted(name for name in names if name)
+
+
 # ---- runs --------------------------------------------------------------------
 
 
@@ -386,12 +490,18 @@ def run_start(
     description: str | None = "",
     metadata: Any = None,
     tags: list[str] | None = None,
+    split: str | None = None,
 ) -> DatasetRun:
     """Record a pending run and queue its chunks for the workers, in one
     transaction: a committed run always has its work queued. Without a `name`,
-    the run is named after what ran and when ("keyword-agent · 2026-12-02 09:30")."""
+    the run is named after what ran and when ("keyword-agent · 2026-12-02 09:30").
+    With a `split`, only the items in that split at the version run."""
     scorer_ids = list(scorer_ids or [])
     errors: dict[str, list[str]] = {}
+    try:
+        split = clean_split(split)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
     target = registry.get_target(target_type, target_id)
     if target is None:
         errors["target_id"] = [f"Unknown target {target_type}/{target_id}"]
@@ -431,6 +541,7 @@ def run_start(
             metadata=metadata,
             tags=tags,
             dataset_version=version,
+            split=split,
             target_type=target_type,
             target_id=target_id,
             scorer_ids=scorer_ids,
@@ -443,6 +554,9 @@ def run_start(
         )
         chunks = _plan_chunks(run, settings.PLAYGROUND_CHUNK_SIZE)
         item_total = sum(c.item_count for c in chunks)
+        if item_total == 0 and split is not None:
+            message = f"No items in split {split!r} at version {version}."
+            raise InvalidInput(f"The dataset has no items to run: {message}", {"split": [message]})
         if item_total == 0:
             raise InvalidInput("The dataset has no items at this version", {"version": ["No items to run."]})
         run.total_items = item_total * repetitions
@@ -567,6 +681,7 @@ def run_rerun_failed(*, run: DatasetRun, user: AbstractBaseUser | AnonymousUser 
             max_retries=current.max_retries,
             repetitions=1,
             rerun_of=current,
+            split=current.split,
             user=user,
             name=f"{current.name or current.target_id} (failed items rerun)",
             tags=current.tags,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from playground.views import compare, runs, traces
+from playground.views import compare, curation, review, runs, traces
 
 urlpatterns = [
     path("datasets/<uuid:dataset_id>/runs/start/", runs.run_start, name="run-start"),
@@ -16,6 +16,17 @@ urlpatterns = [
         "datasets/<uuid:dataset_id>/runs/<uuid:run_id>/results/<uuid:result_id>/",
         runs.result_detail,
         name="result-detail",
+    ),
+    path("datasets/<uuid:dataset_id>/runs/<uuid:run_id>/review/", review.run_review, name="run-review"),
+    path(
+        "datasets/<uuid:dataset_id>/runs/<uuid:run_id>/results/<uuid:result_id>/annotate/",
+        review.result_annotate,
+        name="result-annotate",
+    ),
+    path(
+        "datasets/<uuid:dataset_id>/runs/<uuid:run_id>/add-to-dataset/",
+        curation.results_add_to_dataset,
+        name="results-add-to-dataset",
     ),
     path("datasets/<uuid:dataset_id>/runs/<uuid:run_id>/cancel/", runs.run_cancel, name="run-cancel"),
     path(

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from datasets_app import admin as admin_module
-from datasets_app import services
+from datasets_app import annotations, services
 from datasets_app.models import (
     Dataset,
     DatasetItem,
@@ -28,11 +28,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client_with_a_run(admin_client, capitals):
+def admin_client_with_a_run(admin_client, admin_user, capitals):
     run = make_run(capitals)
     for n, item in enumerate(capitals.items.all()):
-        add_result(run, item, trace_id=f"{n:032x}")
+        result = add_result(run, item, trace_id=f"{n:032x}")
     end_run(run)
+    annotations.annotation_save(result=result, dataset=capitals, author=admin_user, score=0.5, label="unsure")
     TraceOutbox.objects.create(trace_id=f"{0:032x}")  # a trace waiting for OTLP export
     return admin_client
 

@@ -84,6 +84,8 @@ def test_an_update_writes_a_version_and_the_old_one_stays_readable(project):
         "input": "new",
         "expectedOutput": None,
         "context": {"why": "typo"},
+        "metadata": None,
+        "split": None,
     }
 
 
