@@ -26,6 +26,13 @@ baseline, each against the baseline, over the items both ran:
   results (`ScorerStats`, `LatencySummary`, `UsageSummary`) come from the run
   rows (`runs/summary.py`).
 
+Human review counts like a scorer: each annotation name of the runs' results
+(`annotations.item_scores`: a result's mean score over its reviewers) is one
+more "scorer" keyed `annotation:<name>`, with the same means, deltas,
+intervals, verdicts and item counts over the items reviewed in both runs. An
+item reviewed in only one of the two is not "changed" for that (review is
+not the run's doing).
+
 `verdict` is the one definition of "regressed" and "improved" by a delta.
 """
 
@@ -44,14 +51,17 @@ from uuid import UUID
 from django.conf import settings
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
+from . import annotations
 from .exceptions import InvalidInput
-from .models import DatasetRun, DatasetRunResult
+from .models import Annotation, DatasetRun, DatasetRunResult
 from .runs.summary import (
     DEFAULT_PASS_THRESHOLD,
     FLOAT_TOLERANCE,
+    HISTOGRAM_BUCKETS,
     LatencySummary,
     ScorerStats,
     UsageSummary,
+    bucket_of,
     latency_summary,
     scorer_stats,
     usage_summary,
@@ -506,23 +516,36 @@ def compare_with_baseline(
 
     Cost: one streamed read of the runs' results (item, run, id, scores,
     latency, usage, failed — never outputs), in item order with
-    STREAM_CHUNK-row chunks; one read of the page's first-repetition results;
-    run-row figures otherwise. Memory: one chunk of rows (no outputs) and one
-    item's results at a time; O(1)
-    running sums per (run, scorer); per compared run, two 8-byte latencies per
-    shared item (for the p50s: 160 KB per run at 10,000 items); and the page's
-    rows. Nothing grows with the items outside the page but those latencies.
+    STREAM_CHUNK-row chunks; one read of the runs' review scores (a row per
+    reviewed result and reviewer); one read of the page's first-repetition
+    results; run-row figures otherwise. Memory: one chunk of rows (no outputs)
+    and one item's results at a time; O(1) running sums per (run, scorer); the
+    review scores (a few floats per reviewed result); per compared run, two
+    8-byte latencies per shared item (for the p50s: 160 KB per run at 10,000
+    items); and the page's rows. Nothing grows with the items outside the page
+    but those latencies and the reviews.
     """
     item_filter = _check_request(baseline, runs, thresholds or {}, min_delta, item_filter, offset, limit)
     refs = [RunRef.of(run) for run in runs]
     baseline_ref = RunRef.of(baseline)
+    all_runs = [baseline, *runs]
+    reviewed = review_scores([run.pk for run in all_runs])
     own = {
-        run.pk: {s.scorer_id: s for s in scorer_stats(run, pass_threshold=pass_threshold)} for run in [baseline, *runs]
+        run.pk: {s.scorer_id: s for s in scorer_stats(run, pass_threshold=pass_threshold)}
+        | _review_stats(reviewed.get(run.pk, {}), pass_threshold)
+        for run in all_runs
     }
-    scorer_ids = list(dict.fromkeys(scorer_id for run in [baseline, *runs] for scorer_id in own[run.pk]))
+    scorer_ids = list(
+        dict.fromkeys(
+            [
+                *(s for run in all_runs for s in own[run.pk] if not is_review_key(s)),
+                *sorted({s for run in all_runs for s in own[run.pk] if is_review_key(s)}),
+            ]
+        )
+    )
     tolerances = {scorer_id: _tolerance((thresholds or {}).get(scorer_id), min_delta) for scorer_id in scorer_ids}
 
-    stream = _Stream(baseline.pk, [run.pk for run in runs], tolerances, item_filter, offset, limit)
+    stream = _Stream(baseline.pk, [run.pk for run in runs], tolerances, item_filter, offset, limit, reviewed)
     stream.read()
     page = _page_rows(stream, baseline.pk, [run.pk for run in runs])
 
@@ -555,6 +578,54 @@ def compare_with_baseline(
         items_changed=stream.changed,
         warnings=list(dict.fromkeys(warnings)),
     )
+
+
+def is_review_key(scorer_id: str) -> bool:
+    """A key that stands for an annotation name (`annotation:human`), not a scorer id."""
+    return annotations.name_of(scorer_id) is not None
+
+
+def review_scores(run_ids: Sequence[UUID]) -> dict[UUID, dict[tuple[UUID, int], dict[str, float]]]:
+    """`annotations.item_scores` of several runs in one query: per run, per (item,
+    repetition), each annotation name's mean score over its reviewers, keyed
+    `annotation:<name>`. As many rows as reviewed results, never the results."""
+    sums: defaultdict[UUID, defaultdict[tuple[UUID, int], defaultdict[str, list[float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
+    rows = Annotation.objects.filter(run_id__in=run_ids).exclude(score=None)
+    for run_id, item_id, repetition, name, score in rows.values_list(
+        "run_id", "result__item_id", "result__repetition", "name", "score"
+    ):
+        sums[run_id][(item_id, repetition)][annotations.key_of(name)].append(score)
+    return {
+        run_id: {key: {name: math.fsum(v) / len(v) for name, v in by_name.items()} for key, by_name in by_item.items()}
+        for run_id, by_item in sums.items()
+    }
+
+
+def _review_stats(
+    scores: Mapping[tuple[UUID, int], Mapping[str, float]], pass_threshold: float
+) -> dict[str, ScorerStats]:
+    """A run's own figures per annotation key, as `scorer_stats` gives a scorer's:
+    over its reviewed results, each result's mean over its reviewers."""
+    values: defaultdict[str, list[float]] = defaultdict(list)
+    for by_key in scores.values():
+        for key, score in by_key.items():
+            values[key].append(score)
+    stats = {}
+    for key, found in values.items():
+        histogram = [0] * HISTOGRAM_BUCKETS
+        for score in found:
+            histogram[bucket_of(score)] += 1
+        stats[key] = ScorerStats(
+            scorer_id=key,
+            count=len(found),
+            total=math.fsum(found),
+            errors=0,
+            passed=sum(score >= pass_threshold - FLOAT_TOLERANCE for score in found),
+            histogram=tuple(histogram),
+        )
+    return stats
 
 
 def _check_request(
@@ -612,8 +683,10 @@ class _Stream:
         item_filter: ItemFilter | None,
         offset: int,
         limit: int,
+        reviewed: Mapping[UUID, Mapping[tuple[UUID, int], Mapping[str, float]]] | None = None,
     ) -> None:
         self.baseline_id, self.run_ids = baseline_id, run_ids
+        self.reviewed = reviewed or {}
         self.tolerances = tolerances
         self.item_filter, self.offset, self.limit = item_filter, offset, limit
         self.prices = model_prices()
@@ -630,18 +703,22 @@ class _Stream:
             DatasetRunResult.objects.filter(run_id__in={self.baseline_id, *self.run_ids})
             .annotate(failed=ExpressionWrapper(Q(error__isnull=False), output_field=BooleanField()))
             .order_by("item_id", "run_id", "repetition")
-            .values_list("item_id", "run_id", "id", "scores", "latency", "usage", "failed")
+            .values_list("item_id", "run_id", "id", "scores", "latency", "usage", "failed", "repetition")
         )
         for item_id, results in groupby(rows.iterator(chunk_size=STREAM_CHUNK), key=itemgetter(0)):
             self._item(item_id, results)
 
     def _item(self, item_id: UUID, results: Iterable[tuple]) -> None:
         runs: dict[UUID, _ItemInRun] = {}
-        for _, run_id, result_id, scores, latency, usage, failed in results:
+        for _, run_id, result_id, scores, latency, usage, failed, repetition in results:
             entry = runs.get(run_id)
             if entry is None:
                 entry = runs[run_id] = _ItemInRun(result_id)
             entry.add(scores, latency, usage, bool(failed), self.prices)
+            reviews = self.reviewed.get(run_id)
+            if reviews:
+                for key, score in reviews.get((item_id, repetition), {}).items():
+                    entry.scores.add(key, score)
         for entry in runs.values():
             self.unpriced_models |= entry.unpriced_models
         self.item_total += 1
@@ -664,7 +741,7 @@ class _Stream:
                 item_regressed
                 or item_improved
                 or base.all_failed != entry.all_failed
-                or any(_differs(c.a, c.b) for c in run_changes)
+                or any(_differs(c.a, c.b) for c in run_changes if not _reviewed_on_one_side(c))
             )
             pair.regressed += item_regressed
             pair.improved += item_improved
@@ -718,6 +795,11 @@ class _Stream:
         return changes
 
 
+def _reviewed_on_one_side(change: ScoreChange) -> bool:
+    """An annotation only one of the two runs' results has: not a change the run made."""
+    return is_review_key(change.scorer_id) and (change.a is None) != (change.b is None)
+
+
 def _differs(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return (a is None) != (b is None)
@@ -758,7 +840,14 @@ def _run_comparison(
         paired = pair.scorers.get(scorer_id) or _Paired()
         ci95 = paired.ci95()
         delta = paired.diff_mean if paired.n else None
-        if not paired.n:
+        review_name = annotations.name_of(scorer_id)
+        if review_name is not None and paired.n < 2:
+            warnings.append(
+                f"Review {review_name!r} graded {'no item' if not paired.n else 'only one item'} in both {label} "
+                "and the baseline: "
+                + ("it is not compared." if not paired.n else "too few to tell a change from noise, so unchanged.")
+            )
+        elif not paired.n:
             warnings.append(f"Scorer {scorer_id} scored no item both {label} and the baseline ran; it is not compared.")
         elif paired.n == 1:
             warnings.append(

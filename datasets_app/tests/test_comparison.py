@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 from django.utils import timezone
 
-from datasets_app import services
+from datasets_app import annotations, services
 from datasets_app.comparison import (
     LOWER_IS_BETTER,
     ItemFilter,
@@ -367,7 +367,7 @@ def test_items_are_filtered_against_the_baseline_in_any_run(page_runs, item_filt
 def test_a_page_of_rows_holds_each_runs_scores_outputs_and_result_ids(page_runs, django_assert_max_num_queries):
     _, baseline, first, second, items = page_runs
 
-    with django_assert_max_num_queries(2):  # the stream and the page's outputs
+    with django_assert_max_num_queries(3):  # the stream, the reviews and the page's outputs
         pages = [compare_with_baseline(baseline=baseline, runs=[first, second], limit=4)]
     pages += [compare_with_baseline(baseline=baseline, runs=[first, second], offset=o, limit=4) for o in (4, 8)]
 
@@ -493,7 +493,7 @@ def test_ten_thousand_items_stream_in_bounded_memory_and_constant_queries(make_d
 
     tracemalloc.start()
     started = time.perf_counter()
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(3):
         result = compare_with_baseline(baseline=runs[0], runs=runs[1:], limit=50)
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
@@ -505,3 +505,55 @@ def test_ten_thousand_items_stream_in_bounded_memory_and_constant_queries(make_d
     assert all(r.scorers["exact-match"].shared_count == 10_000 for r in result.runs)
     assert peak < 30 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
     assert elapsed < 30
+
+
+# ---- human review counts like a scorer ----------------------------------------------
+
+
+def review(run, scores_by_position, author, **fields):
+    """Annotate the run's results: {item position: score} under "human" by `author`."""
+    dataset = run.dataset
+    for result in DatasetRunResult.objects.filter(run=run).select_related("item"):
+        if result.item.position in scores_by_position:
+            annotations.annotation_save(
+                result=result, dataset=dataset, author=author, score=scores_by_position[result.item.position], **fields
+            )
+
+
+def test_review_scores_are_compared_like_a_scorer(make_dataset, user, django_user_model):
+    dataset = make_dataset(items=questions(6))
+    baseline, reviewed_worse, scorer_only = scored_runs(dataset, [1.0] * 6, [1.0] * 6, [1.0] * 6)
+    bob = django_user_model.objects.create_user(username="bob")
+    review(baseline, {1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0}, user)
+    review(reviewed_worse, {1: 0.2, 2: 0.2, 3: 0.2, 4: 0.2}, user)
+    review(reviewed_worse, {1: 0.4}, bob)  # two reviewers of item 1: their mean, 0.3
+
+    result = compare_with_baseline(baseline=baseline, runs=[reviewed_worse, scorer_only])
+
+    worse, other = result.runs
+    assert list(worse.scorers) == ["exact-match", "annotation:human"]
+    human = worse.scorers["annotation:human"]
+    assert human.shared_count == 4 and human.baseline_mean == pytest.approx(1.0)
+    assert human.mean == pytest.approx((0.3 + 0.2 * 3) / 4) and human.delta == pytest.approx(-0.775)
+    assert human.verdict is Verdict.REGRESSED and human.items_regressed == 4 and human.ci95 is not None
+    assert human.stats.count == 4 and human.stats.mean == pytest.approx(0.225)
+    assert human.baseline_stats.count == 5 and human.baseline_stats.mean == pytest.approx(1.0)
+    assert worse.scorers["exact-match"].verdict is Verdict.UNCHANGED
+    assert worse.has_regression and worse.items_regressed == 4
+    # Item 5, reviewed in the baseline only, is no change the run made.
+    assert worse.items_changed == 4
+    # The run nobody reviewed: its scorer is judged as before, the review not at all.
+    assert other.scorers["exact-match"].verdict is Verdict.UNCHANGED
+    assert other.scorers["annotation:human"].shared_count == 0
+    assert other.scorers["annotation:human"].verdict is Verdict.UNCHANGED
+    assert not other.has_regression and other.items_changed == 0
+    assert any("Review 'human' graded no item" in warning for warning in result.warnings)
+    row = next(row for row in result.items if row.cells[worse.run.id].scores.get("annotation:human") is not None)
+    assert {c.scorer_id for c in row.changes[worse.run.id]} == {"exact-match", "annotation:human"}
+
+
+def test_runs_without_reviews_have_no_review_keys(make_dataset):
+    dataset = make_dataset(items=questions(3))
+    baseline, run = scored_runs(dataset, [1.0, 1.0, 0.0], [1.0, 0.0, 0.0])
+    result = compare_with_baseline(baseline=baseline, runs=[run])
+    assert list(result.runs[0].scorers) == ["exact-match"] and "annotation:human" not in result.baseline_stats
