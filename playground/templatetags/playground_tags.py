@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from datasets_app import annotations
+
 register = template.Library()
 
 
@@ -85,3 +87,13 @@ def query_with(context: template.Context, *pairs: Any, **changes: Any) -> str:
             params[key] = value
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def score_key(key: str) -> str:
+    """A scorer id or an annotation key as pages name it: `exact-match` in code,
+    `annotation:human` as "human (review)"."""
+    name = annotations.name_of(str(key))
+    if name is None:
+        return format_html("<code>{}</code>", key)
+    return format_html('<span class="review-key">{} (review)</span>', name)

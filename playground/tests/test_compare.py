@@ -6,7 +6,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from datasets_app import services
+from datasets_app import annotations, services
 from datasets_app.tests.factories import add_result, end_run, make_run
 
 pytestmark = pytest.mark.django_db
@@ -203,3 +203,23 @@ def test_user_text_is_escaped(browser_client, capitals):
     html = compare(browser_client, capitals, baseline, candidate).content.decode()
     assert "<script>" not in html and "<img src=x>" not in html
     assert "&lt;img src=x&gt;" in html
+
+
+def test_review_scores_are_compared_like_a_scorer_and_named_as_reviews(browser_client, user, twenty):
+    twenty.annotation_config = [{"name": "<b>human</b>", "labels": []}]
+    twenty.save(update_fields=["annotation_config"])
+    baseline = finished_run(twenty, [1.0] * 20, name="Baseline")
+    candidate = finished_run(twenty, [1.0] * 20, name="Candidate")
+    for run, score in ((baseline, 1.0), (candidate, 0.2)):
+        for result in run.results.all():
+            annotations.annotation_save(result=result, dataset=twenty, author=user, score=score)
+
+    html = compare(browser_client, twenty, baseline, candidate).content.decode()
+
+    assert 'badge-failed">regression' in html
+    assert scorer_cell(html, 0).startswith("unchanged:")  # exact-match
+    review = scorer_cell(html, 1)
+    assert review.startswith("regressed:") and "0.200" in review and "Δ −0.800" in review
+    assert '<th scope="row"><span class="review-key">&lt;b&gt;human&lt;/b&gt; (review)</span> mean</th>' in html
+    assert "annotation:" not in html and "<b>human" not in html
+    assert len(re.findall(r'<tr class="regressed">', html)) == 20
