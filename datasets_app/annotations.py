@@ -74,8 +74,10 @@ def clean_config(config: Any, *, field: str = "annotation_config") -> list[dict[
         if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
             raise InvalidInput(f"Invalid labels at {where}", {f"{where}/labels": ["Must be a list of strings."]})
         labels = list(dict.fromkeys(label.strip() for label in labels if label.strip()))
-        if len(labels) > MAX_LABELS or any(len(label) > MAX_LABEL_LENGTH for label in labels):
-            message = f"At most {MAX_LABELS} labels of at most {MAX_LABEL_LENGTH} characters."
+        if len(labels) > MAX_LABELS or any(
+            len(label) > MAX_LABEL_LENGTH or not label.isprintable() for label in labels
+        ):
+            message = f"At most {MAX_LABELS} labels of at most {MAX_LABEL_LENGTH} printable characters."
             raise InvalidInput(f"Invalid labels at {where}", {f"{where}/labels": [message]})
         cleaned.append({"name": name, "labels": labels})
     return cleaned

@@ -12,11 +12,24 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from datasets_app import annotations
 from datasets_app.comparison import HIGHER_IS_BETTER, LOWER_IS_BETTER, MAX_COMPARED_RUNS, ItemFilter, Verdict
+from datasets_app.curation import EXPECTED_FROM
 from datasets_app.models import DatasetRun, ProjectRole
 from datasets_app.runs import registry, summary
 
 from .pagination import PaginationSerializer
+
+
+class StrictCharField(serializers.CharField):
+    """Text that must be sent as a JSON string (DRF's CharField also takes
+    numbers); like CharField, it refuses NUL, which PostgreSQL cannot store."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
 
 # ---- projects ------------------------------------------------------------------
 
@@ -55,6 +68,17 @@ class MemberListSerializer(serializers.Serializer):
 # ---- datasets ------------------------------------------------------------------
 
 
+class AnnotationNameSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="An annotation name reviewers grade results under")
+    labels = serializers.ListField(child=serializers.CharField(), help_text="Its label set (may be empty)")
+
+
+@extend_schema_field(AnnotationNameSerializer(many=True))
+class AnnotationConfigField(serializers.JSONField):
+    """The dataset's annotation names and label sets, checked by the service
+    (`annotations.clean_config`), whose errors name the entry: `annotationConfig/0/name`."""
+
+
 class DatasetSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     projectId = serializers.UUIDField(source="project_id", read_only=True)
@@ -63,6 +87,9 @@ class DatasetSerializer(serializers.Serializer):
     metadata = serializers.JSONField(read_only=True, allow_null=True)
     inputSchema = serializers.JSONField(source="input_schema", read_only=True, allow_null=True)
     outputSchema = serializers.JSONField(source="output_schema", read_only=True, allow_null=True)
+    annotationConfig = AnnotationConfigField(
+        source="annotation_config", read_only=True, help_text="What reviewers grade results with"
+    )
     version = serializers.IntegerField(read_only=True)
     itemCount = serializers.IntegerField(source="item_count", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
@@ -75,6 +102,12 @@ class DatasetWriteSerializer(serializers.Serializer):
     metadata = serializers.JSONField(required=False, allow_null=True)
     inputSchema = serializers.JSONField(source="input_schema", required=False, allow_null=True)
     outputSchema = serializers.JSONField(source="output_schema", required=False, allow_null=True)
+    annotationConfig = AnnotationConfigField(
+        source="annotation_config",
+        required=False,
+        allow_null=True,
+        help_text='1 to 10 {name, labels}; default [{"name": "human", "labels": ["good", "bad", "unsure"]}]',
+    )
 
 
 class DatasetCreateSerializer(DatasetWriteSerializer):
@@ -108,6 +141,8 @@ class ItemSerializer(serializers.Serializer):
     input = serializers.JSONField(read_only=True)
     expectedOutput = serializers.JSONField(source="expected_output", read_only=True, allow_null=True)
     context = serializers.JSONField(read_only=True, allow_null=True)  # type: ignore[assignment]  # DRF takes declared fields off the class
+    metadata = serializers.JSONField(read_only=True, allow_null=True, help_text="The user's own notes on the item")
+    split = serializers.CharField(read_only=True, allow_null=True, help_text="The item's split, null for none")
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
@@ -121,14 +156,23 @@ class ItemSnapshotSerializer(serializers.Serializer):
     input = serializers.JSONField(source="snapshot.input", read_only=True)
     expectedOutput = serializers.JSONField(source="snapshot.expectedOutput", read_only=True, allow_null=True)
     context = serializers.JSONField(source="snapshot.context", read_only=True, allow_null=True)  # type: ignore[assignment]  # DRF takes declared fields off the class
+    metadata = serializers.JSONField(source="snapshot.metadata", read_only=True, allow_null=True)
+    split = serializers.CharField(read_only=True, allow_null=True)
     createdAt = serializers.DateTimeField(source="item.created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+
+SPLIT_HELP = "A split name of at most 50 characters (trimmed); null or blank for none"
 
 
 class ItemWriteSerializer(serializers.Serializer):
     input = serializers.JSONField()
     expectedOutput = serializers.JSONField(source="expected_output", required=False, allow_null=True)
     context = serializers.JSONField(required=False, allow_null=True)  # type: ignore[assignment]  # DRF takes declared fields off the class
+    metadata = serializers.JSONField(required=False, allow_null=True)
+    split = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False, help_text=SPLIT_HELP
+    )
 
 
 class ItemListQuerySerializer(serializers.Serializer):
@@ -136,6 +180,7 @@ class ItemListQuerySerializer(serializers.Serializer):
     version = serializers.IntegerField(
         required=False, min_value=0, help_text="The items as they were at this dataset version"
     )
+    split = serializers.CharField(required=False, allow_blank=True, help_text="Only the items of this split")
 
 
 class BulkItemsWriteSerializer(serializers.Serializer):
@@ -156,13 +201,42 @@ class BulkDeleteResultSerializer(serializers.Serializer):
     deletedCount = serializers.IntegerField()
 
 
+class ItemSplitSerializer(serializers.Serializer):
+    itemIds = serializers.ListField(source="item_ids", child=serializers.UUIDField(), allow_empty=False)
+    split = StrictCharField(allow_null=True, allow_blank=True, trim_whitespace=False, help_text=SPLIT_HELP)
+
+
+class ItemSplitResultSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    updatedCount = serializers.IntegerField(help_text="Items moved (those already in the split are left alone)")
+
+
+class ItemsFromResultsSerializer(serializers.Serializer):
+    runId = serializers.UUIDField(
+        source="run_id", help_text="A run of this dataset or of another dataset of the same project"
+    )
+    resultIds = serializers.ListField(
+        source="result_ids", child=serializers.UUIDField(), help_text="1 to 1000 results of that run"
+    )
+    expectedFrom = serializers.ChoiceField(
+        source="expected_from",
+        choices=list(EXPECTED_FROM),
+        required=False,
+        default="output",
+        help_text="The new items' expectedOutput: the result's output, or the expected output it was run with",
+    )
+    split = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False, help_text=SPLIT_HELP
+    )
+
+
 class ItemVersionSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     itemId = serializers.UUIDField(source="item_id", read_only=True)
     datasetId = serializers.UUIDField(source="dataset_id", read_only=True)
     versionNumber = serializers.IntegerField(source="version_number", read_only=True)
     datasetVersion = serializers.IntegerField(source="dataset_version", read_only=True)
-    snapshot = serializers.JSONField(read_only=True, help_text="{input, expectedOutput, context}")
+    snapshot = serializers.JSONField(read_only=True, help_text="{input, expectedOutput, context, metadata, split}")
     isDeleted = serializers.BooleanField(source="is_deleted", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
 
@@ -196,13 +270,23 @@ class UsageSerializer(serializers.Serializer):
     totalTokens = serializers.IntegerField(source="total_tokens")
 
 
+class AnnotationSummarySerializer(serializers.Serializer):
+    mean = serializers.FloatField(allow_null=True, help_text="Mean of the annotation scores given")
+    count = serializers.IntegerField(help_text="Annotations given (with a score, a label or both)")
+    labels = serializers.DictField(child=serializers.IntegerField(), help_text="{label: how often it was given}")
+
+
 class RunSummarySerializer(serializers.Serializer):
-    """The run's figures as every page, poll and the CLI show them (from the run row)."""
+    """The run's figures as every page, poll and the CLI show them (from the run row),
+    and what reviewers made of its results (from its annotations)."""
 
     scorers = serializers.DictField(child=ScorerSummarySerializer())
     latency = LatencySummarySerializer(help_text="Milliseconds; percentiles within 1.1 %")
     usage = UsageSerializer(allow_null=True)
     cost = serializers.FloatField(allow_null=True, help_text="From PLAYGROUND_MODEL_PRICES; null when unpriced")
+    annotations = serializers.DictField(
+        child=AnnotationSummarySerializer(), help_text="{annotation name: its figures}, for the names given"
+    )
 
 
 class RunSerializer(serializers.Serializer):
@@ -224,6 +308,7 @@ class RunSerializer(serializers.Serializer):
     itemTimeout = serializers.FloatField(source="item_timeout", read_only=True, allow_null=True)
     maxRetries = serializers.IntegerField(source="max_retries", read_only=True)
     repetitions = serializers.IntegerField(read_only=True)
+    split = serializers.CharField(read_only=True, allow_null=True, help_text="The split it ran on; null for every item")
     rerunOf = serializers.UUIDField(source="rerun_of_id", read_only=True, allow_null=True)
     error = BlankAsNullField(read_only=True, help_text="Why the run as a whole failed")
     startedAt = serializers.DateTimeField(source="started_at", read_only=True, allow_null=True)
@@ -234,13 +319,20 @@ class RunSerializer(serializers.Serializer):
 
     @extend_schema_field(RunSummarySerializer)
     def get_summary(self, run: DatasetRun) -> dict[str, Any]:
+        """A list view gives every run's annotation figures at once
+        (`context["annotation_stats"]`, from one `annotations.run_stats` call)."""
         usage = summary.usage_summary(run)
+        if "annotation_stats" in self.context:
+            reviewed = self.context["annotation_stats"].get(run.pk, {})
+        else:
+            reviewed = annotations.run_stats([run.pk]).get(run.pk, {})
         return RunSummarySerializer(
             {
                 "scorers": {stats.scorer_id: stats for stats in summary.scorer_stats(run)},
                 "latency": summary.latency_summary(run),
                 "usage": usage,
                 "cost": usage.cost if usage else None,
+                "annotations": {name: stats.as_summary() for name, stats in reviewed.items()},
             }
         ).data
 
@@ -274,6 +366,13 @@ class RunStartSerializer(RunWriteSerializer):
     )
     maxRetries = serializers.IntegerField(source="max_retries", required=False, help_text="Default 0")
     repetitions = serializers.IntegerField(required=False, help_text="Default 1")
+    split = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Run only the items of this split (at the version); default every item",
+    )
 
 
 class RunStartedSerializer(serializers.Serializer):
@@ -314,6 +413,44 @@ class ScoresField(serializers.JSONField):
         return [{key: score.get(key) for key in self.KEYS} for score in value or []]
 
 
+class AnnotationSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    resultId = serializers.UUIDField(source="result_id", read_only=True)
+    name = serializers.CharField(read_only=True)
+    score = serializers.FloatField(read_only=True, allow_null=True, help_text="0..1, null when only labelled")
+    label = serializers.CharField(read_only=True, allow_null=True, help_text="From the name's label set, or null")
+    comment = serializers.CharField(read_only=True)
+    author = serializers.CharField(source="author.username", read_only=True, help_text="The reviewer's username")
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+
+class AnnotationListSerializer(serializers.Serializer):
+    annotations = AnnotationSerializer(many=True, read_only=True)
+
+
+@extend_schema_field({"type": "number", "minimum": 0, "maximum": 1, "nullable": True})
+class ScoreInputField(serializers.JSONField):
+    """An annotation score as sent: the service checks it is a number (not a
+    boolean) in 0..1, and names `score` when it is not."""
+
+
+class AnnotationWriteSerializer(serializers.Serializer):
+    """Checks only types; the names, labels and ranges are the service's (`annotations.annotation_save`)."""
+
+    name = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="One of the dataset's annotation names (default: its first)",
+    )
+    score = ScoreInputField(required=False, allow_null=True, help_text="0..1 or null")
+    label = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, help_text="One of the name's labels, or null"
+    )
+    comment = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+
+
 class ResultSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     runId = serializers.UUIDField(source="run_id", read_only=True)
@@ -332,6 +469,7 @@ class ResultSerializer(serializers.Serializer):
         source="trace_id", read_only=True, allow_null=True, help_text="32-hex trace id, null when none was produced"
     )
     scores = ScoresField(read_only=True)
+    annotations = AnnotationSerializer(many=True, read_only=True, help_text="What reviewers made of it")
     usage = serializers.JSONField(read_only=True, allow_null=True, help_text="Token usage reported by the target")
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
 

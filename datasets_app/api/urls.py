@@ -28,6 +28,8 @@ urlpatterns = [
     api_path("datasets/<uuid:datasetId>/versions", views.DatasetVersionListView, "api-dataset-versions"),
     api_path("datasets/<uuid:datasetId>/items", views.ItemListView, "api-items"),
     api_path("datasets/<uuid:datasetId>/items/bulk", views.ItemBulkView, "api-items-bulk"),
+    api_path("datasets/<uuid:datasetId>/items/split", views.ItemSplitView, "api-items-split"),
+    api_path("datasets/<uuid:datasetId>/items/from-results", views.ItemsFromResultsView, "api-items-from-results"),
     api_path("datasets/<uuid:datasetId>/items/<uuid:itemId>", views.ItemDetailView, "api-item"),
     api_path("datasets/<uuid:datasetId>/items/<uuid:itemId>/versions", views.ItemVersionListView, "api-item-versions"),
     api_path("datasets/<uuid:datasetId>/runs", views.RunListView, "api-runs"),
@@ -37,6 +39,16 @@ urlpatterns = [
         "datasets/<uuid:datasetId>/runs/<uuid:runId>/rerun-failed", views.RunRerunFailedView, "api-run-rerun-failed"
     ),
     api_path("datasets/<uuid:datasetId>/runs/<uuid:runId>/results", views.RunResultListView, "api-run-results"),
+    api_path(
+        "datasets/<uuid:datasetId>/runs/<uuid:runId>/results/<uuid:resultId>/annotations",
+        views.AnnotationListView,
+        "api-result-annotations",
+    ),
+    api_path(
+        "datasets/<uuid:datasetId>/runs/<uuid:runId>/results/<uuid:resultId>/annotations/<uuid:annotationId>",
+        views.AnnotationDetailView,
+        "api-result-annotation",
+    ),
     api_path("datasets/<uuid:datasetId>/compare", views.CompareView, "api-compare"),
     api_path("targets", views.TargetListView, "api-targets"),
     api_path("scorers", views.ScorerListView, "api-scorers"),

@@ -7,7 +7,9 @@ service's InvalidInput/StateConflict becomes a 400/409 in `errors.py`.
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
@@ -20,9 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from datasets_app import access, comparison, projects, services
+from datasets_app import access, annotations, comparison, curation, projects, services
 from datasets_app.exceptions import InvalidInput
 from datasets_app.models import (
+    Annotation,
     Dataset,
     DatasetItem,
     DatasetItemVersion,
@@ -109,7 +112,20 @@ def validated(serializer_class: type[serializers.Serializer], data: Any, **kwarg
     return serializer.validated_data
 
 
+def get_result(dataset: Dataset, run_id: UUID, result_id: UUID) -> DatasetRunResult:
+    """A result of that run of that dataset (404 otherwise), in one query."""
+    return get_object_or_404(DatasetRunResult, pk=result_id, run_id=run_id, run__dataset=dataset)
+
+
+def with_annotations(results: QuerySet[DatasetRunResult]) -> QuerySet[DatasetRunResult]:
+    """The results with their annotations and the annotations' authors: one query more for a whole page."""
+    return results.prefetch_related(
+        Prefetch("annotations", queryset=Annotation.objects.select_related("author").order_by("created_at", "id"))
+    )
+
+
 TAG_PROJECTS, TAG_DATASETS, TAG_ITEMS, TAG_RUNS, TAG_CATALOGUE = "projects", "datasets", "items", "runs", "catalogue"
+TAG_REVIEW = "review"
 
 
 # ---- datasets ------------------------------------------------------------------
@@ -210,16 +226,19 @@ class ItemListView(ListApiView):
 
     def get_queryset(self) -> QuerySet[Any]:
         if self.version is None:
-            return self.dataset.items.live().search(self.search).order_by("-created_at", "-id")
+            return self.dataset.items.live().in_split(self.split).search(self.search).order_by("-created_at", "-id")
         return (
-            DatasetItemVersion.objects.at_version(self.dataset, self.version).search(self.search).newest_items_first()
+            DatasetItemVersion.objects.at_version(self.dataset, self.version)
+            .in_split(self.split)
+            .search(self.search)
+            .newest_items_first()
         )
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return s.ItemSerializer if self.version is None else s.ItemSnapshotSerializer
 
     def known_total(self) -> int | None:
-        return self.dataset.item_count if self.version is None and not self.search else None
+        return self.dataset.item_count if self.version is None and not self.search and self.split is None else None
 
     @extend_schema(
         tags=[TAG_ITEMS],
@@ -231,6 +250,7 @@ class ItemListView(ListApiView):
         self.dataset = self.scoped_dataset(datasetId)
         query = validated(s.ItemListQuerySerializer, request.query_params)
         self.search, self.version = query.get("search", ""), query.get("version")
+        self.split = query.get("split") or None
         if self.version is not None and self.version > self.dataset.version:
             raise ValidationError({"version": [f"The dataset has versions 0 to {self.dataset.version}."]})
         return self.list()
@@ -273,6 +293,60 @@ class ItemBulkView(ApiView):
         dataset = self.scoped_dataset(datasetId)
         deleted = services.items_bulk_delete(dataset=dataset, **validated(s.BulkDeleteSerializer, request.data))
         return Response({"success": True, "deletedCount": deleted})
+
+
+class ItemSplitView(ApiView):
+    @extend_schema(
+        tags=[TAG_ITEMS],
+        operation_id="setItemsSplit",
+        description=(
+            "Puts the given live items in one split (`null`: no split), as one dataset version. "
+            "Ids of items not in the dataset, and items already in the split, are left alone."
+        ),
+        request=s.ItemSplitSerializer,
+        responses={200: s.ItemSplitResultSerializer, **errors(400, 404, 413)},
+    )
+    def post(self, request: Request, datasetId: UUID) -> Response:
+        dataset = self.scoped_dataset(datasetId)
+        updated = services.items_set_split(dataset=dataset, **validated(s.ItemSplitSerializer, request.data))
+        return Response({"success": True, "updatedCount": updated})
+
+
+def readable_run(user: Any, run_id: UUID) -> DatasetRun:
+    """A run of any dataset the user may read, named in a body: one they cannot
+    see is "not found" under `runId` (400, as any bad field), whether it exists or not."""
+    dataset_id = DatasetRun.objects.filter(pk=run_id).values_list("dataset_id", flat=True).first()
+    try:
+        if dataset_id is None:
+            raise Http404
+        return access.run_for(user, dataset_id, run_id, needs=access.VIEWER)
+    except (Http404, PermissionDenied):
+        message = "Run not found."
+        raise InvalidInput(f"Invalid runId: {message}", {"runId": [message]}) from None
+
+
+class ItemsFromResultsView(ApiView):
+    @extend_schema(
+        tags=[TAG_ITEMS],
+        operation_id="createItemsFromResults",
+        description=(
+            "Adds one item per result, all or none, as one dataset version: the result's input, the item's "
+            "context as the run saw it, and as expected output the result's output (`expectedFrom: output`) "
+            "or the expected output it ran with (`expected`). The item's `metadata.source` names the run, "
+            "result, dataset and item it came from. The run may belong to another dataset of the same project "
+            "(the caller needs to be able to read it)."
+        ),
+        request=s.ItemsFromResultsSerializer,
+        responses={201: s.BulkItemsSerializer, **errors(400, 404, 413)},
+    )
+    def post(self, request: Request, datasetId: UUID) -> Response:
+        dataset = self.scoped_dataset(datasetId)
+        body = validated(s.ItemsFromResultsSerializer, request.data)
+        run = readable_run(request.user, body.pop("run_id"))
+        created = curation.items_from_results(dataset=dataset, run=run, **body)
+        return Response(
+            {"items": s.ItemSerializer(created, many=True).data, "count": len(created)}, status=status.HTTP_201_CREATED
+        )
 
 
 class ItemDetailView(ApiView):
@@ -326,6 +400,11 @@ class RunListView(ListApiView):
     list_key = "runs"
     serializer_class = s.RunSerializer
     throttle_classes = with_run_start_budget()
+
+    def list(self) -> Response:
+        rows = self.paginate_queryset(self.get_queryset())
+        context = {**self.get_serializer_context(), "annotation_stats": annotations.run_stats(r.pk for r in rows)}
+        return self.get_paginated_response(self.get_serializer(rows, many=True, context=context).data)
 
     def get_queryset(self) -> QuerySet[Any]:
         runs = self.dataset.runs.order_by("-created_at", "-id")
@@ -411,7 +490,7 @@ class RunResultListView(ListApiView):
     serializer_class = s.ResultSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        return DatasetRunResult.objects.filter(run=self.run).in_display_order()
+        return with_annotations(DatasetRunResult.objects.filter(run=self.run).in_display_order())
 
     def known_total(self) -> int:
         # Exact: the counters move in the transaction that writes the rows (no COUNT per poll).
@@ -427,6 +506,67 @@ class RunResultListView(ListApiView):
     def get(self, request: Request, datasetId: UUID, runId: UUID) -> Response:
         self.run = get_run(self.scoped_dataset(datasetId), runId)
         return self.list()
+
+
+# ---- human review ----------------------------------------------------------------
+
+
+class AnnotationListView(ApiView):
+    @extend_schema(
+        tags=[TAG_REVIEW],
+        operation_id="listAnnotations",
+        description="Every reviewer's annotations of the result, oldest first.",
+        responses={200: s.AnnotationListSerializer, **errors(404)},
+    )
+    def get(self, request: Request, datasetId: UUID, runId: UUID, resultId: UUID) -> Response:
+        result = get_result(self.scoped_dataset(datasetId), runId, resultId)
+        rows = result.annotations.select_related("author").order_by("created_at", "id")
+        return Response({"annotations": s.AnnotationSerializer(rows, many=True).data})
+
+    @extend_schema(
+        tags=[TAG_REVIEW],
+        operation_id="saveAnnotation",
+        description=(
+            "The caller's annotation of the result under `name` (default: the dataset's first annotation name): "
+            "201 when new; the caller's second POST for the same name replaces it (200). "
+            "At least a score or a label; 400 naming the field otherwise."
+        ),
+        request=s.AnnotationWriteSerializer,
+        responses={201: s.AnnotationSerializer, 200: s.AnnotationSerializer, **errors(400, 404, 413)},
+    )
+    def post(self, request: Request, datasetId: UUID, runId: UUID, resultId: UUID) -> Response:
+        dataset = self.scoped_dataset(datasetId)
+        result = get_result(dataset, runId, resultId)
+        body = validated(s.AnnotationWriteSerializer, request.data)
+        annotation, created = annotations.annotation_save(result=result, dataset=dataset, author=request.user, **body)
+        return Response(
+            s.AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class AnnotationDetailView(ApiView):
+    @extend_schema(
+        tags=[TAG_REVIEW],
+        operation_id="deleteAnnotation",
+        description="Editors delete their own annotations; the project's owners anyone's (403 otherwise).",
+        responses={200: s.SuccessSerializer, **errors(404)},
+    )
+    def delete(self, request: Request, datasetId: UUID, runId: UUID, resultId: UUID, annotationId: UUID) -> Response:
+        dataset = self.scoped_dataset(datasetId)
+        annotation = get_object_or_404(
+            Annotation.objects.select_related("author"),
+            pk=annotationId,
+            result_id=resultId,
+            run_id=runId,
+            run__dataset=dataset,
+        )
+        if annotation.author_id != request.user.pk and getattr(dataset, "user_role", None) != access.OWNER:
+            raise access.NotAllowed(
+                f"This annotation is {annotation.author.username}'s: editors delete only their own "
+                "annotations; project owners may delete anyone's."
+            )
+        annotations.annotation_delete(annotation=annotation)
+        return Response({"success": True})
 
 
 class CompareView(ApiView):
