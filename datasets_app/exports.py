@@ -18,13 +18,18 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404, StreamingHttpResponse
 
-from .models import Dataset, DatasetItemVersion, DatasetRun
+from . import curation
+from .models import Annotation, Dataset, DatasetItemVersion, DatasetRun, DatasetRunResult
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
-ITEM_COLUMNS = ["id", "input", "expectedOutput", "context", "version", "createdAt"]
+FINETUNE_CONTENT_TYPE = FORMATS["jsonl"]
+# The items table's and the exports' `?split=` value for "items in no split" (a split name
+# is trimmed, so it could be written " ", but a word is clearer in an address).
+NO_SPLIT = "__none__"
+ITEM_COLUMNS = ["id", "input", "expectedOutput", "context", "metadata", "split", "version", "createdAt"]
 RESULT_COLUMNS = [
     "runName",
     "runTags",
@@ -38,6 +43,7 @@ RESULT_COLUMNS = [
     "retryCount",
     "traceId",
     "scores",
+    "annotations",
 ]
 
 
@@ -107,31 +113,121 @@ def item_rows(versions: QuerySet[DatasetItemVersion]) -> Iterator[dict[str, Any]
             "input": snapshot.get("input"),
             "expectedOutput": snapshot.get("expectedOutput"),
             "context": snapshot.get("context"),
+            "metadata": snapshot.get("metadata"),
+            "split": version.split,
             "version": version.version_number,
             "createdAt": version.created_at.isoformat(),
         }
 
 
-def export_items(
-    dataset: Dataset, fmt: str, *, version: int | None = None, item_ids: list | None = None
-) -> StreamingHttpResponse:
-    """The dataset's items (at `version`, default current; only `item_ids` if given) as a download."""
-    version = dataset.version if version is None else version
-    versions = (
-        DatasetItemVersion.objects.at_version(dataset, version)
-        .order_by("item__created_at", "item_id")
-        .only("item_id", "snapshot", "version_number", "created_at")
+def in_split(versions: QuerySet[DatasetItemVersion], split: str | None) -> QuerySet[DatasetItemVersion]:
+    """Item versions of one split: a name, `NO_SPLIT` (those in none) or None/"" (every one)."""
+    if not split:
+        return versions
+    if split == NO_SPLIT:
+        return versions.filter(split__isnull=True)
+    return versions.filter(split=split)
+
+
+def _split_suffix(split: str | None) -> str:
+    if not split:
+        return ""
+    return "-no-split" if split == NO_SPLIT else f"-{_slug(split)}"
+
+
+def _item_versions(
+    dataset: Dataset, version: int, *, item_ids: list | None = None, split: str | None = None
+) -> QuerySet[DatasetItemVersion]:
+    versions = in_split(
+        DatasetItemVersion.objects.at_version(dataset, version).order_by("item__created_at", "item_id"), split
     )
     if item_ids is not None:
         versions = versions.filter(item_id__in=list(item_ids))
-    suffix = f"-v{version}" if item_ids is None else f"-v{version}-selected"
+    return versions
+
+
+def export_items(
+    dataset: Dataset,
+    fmt: str,
+    *,
+    version: int | None = None,
+    item_ids: list | None = None,
+    split: str | None = None,
+) -> StreamingHttpResponse:
+    """The dataset's items (at `version`, default current; only `item_ids` if given;
+    only one split if given, see `in_split`) as a download."""
+    version = dataset.version if version is None else version
+    versions = _item_versions(dataset, version, item_ids=item_ids, split=split).only(
+        "item_id", "snapshot", "split", "version_number", "created_at"
+    )
+    suffix = f"-v{version}{_split_suffix(split)}" + ("" if item_ids is None else "-selected")
     return _stream(item_rows(versions), ITEM_COLUMNS, fmt, f"{_slug(dataset.name)}{suffix}")
+
+
+def _attachment(lines: Iterator[str], filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(lines, content_type=FINETUNE_CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def export_items_finetune(
+    dataset: Dataset, *, version: int | None = None, split: str | None = None
+) -> StreamingHttpResponse:
+    """The items (at `version`, of one split if given) as OpenAI chat fine-tuning JSONL:
+    the input is the user's turn, the expected output the assistant's answer; items
+    without an expected output are left out."""
+    version = dataset.version if version is None else version
+    versions = _item_versions(dataset, version, split=split).only("item_id", "snapshot")
+    pairs = ((v.snapshot.get("input"), v.snapshot.get("expectedOutput")) for v in versions.iterator(chunk_size=1000))
+    filename = f"{_slug(dataset.name)}-v{version}{_split_suffix(split)}-finetune.jsonl"
+    return _attachment(curation.finetune_lines(pairs), filename)
+
+
+# A reviewer approves a result with a score of at least this, or the label "good";
+# a score below it, or the label "bad", rejects it.
+APPROVED_SCORE = 0.5
+
+
+def reviewed_results(run: DatasetRun) -> QuerySet[DatasetRunResult]:
+    """The run's results a reviewer approved and none rejected, without an error:
+    at least one annotation (any name, any author) scoring ≥ 0.5 or labelled
+    "good", and none scoring < 0.5 or labelled "bad"."""
+    mine = Annotation.objects.filter(result=OuterRef("pk"))
+    approved = mine.filter(Q(score__gte=APPROVED_SCORE) | Q(label="good"))
+    rejected = mine.filter(Q(score__lt=APPROVED_SCORE) | Q(label="bad"))
+    return run.results.filter(Exists(approved), ~Exists(rejected), error__isnull=True)
+
+
+def export_reviewed_finetune(run: DatasetRun) -> StreamingHttpResponse:
+    """The run's approved results (`reviewed_results`) as OpenAI chat fine-tuning JSONL,
+    the run's output as the assistant's answer."""
+    rows = reviewed_results(run).in_dataset_order().values_list("input", "output")
+    filename = f"{_slug(run.dataset.name)}-{_slug(run.name)}-reviewed-finetune.jsonl"
+    return _attachment(curation.finetune_lines(rows.iterator(chunk_size=1000)), filename)
+
+
+def _annotations(result: DatasetRunResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": a.name,
+            "score": a.score,
+            "label": a.label,
+            "comment": a.comment,
+            "author": a.author.get_username(),
+        }
+        for a in result.annotations.all()
+    ]
 
 
 def result_rows(run: DatasetRun) -> Iterator[dict]:
     """The run's results in dataset order, each naming its run (exports of several
-    runs can be put side by side)."""
-    for result in run.results.in_dataset_order().iterator(chunk_size=1000):
+    runs can be put side by side), with the reviewers' annotations (prefetched
+    per chunk of rows: two queries per 1000 results)."""
+    annotations = Prefetch(
+        "annotations", queryset=Annotation.objects.select_related("author").order_by("name", "created_at", "id")
+    )
+    results = run.results.in_dataset_order().prefetch_related(annotations)
+    for result in results.iterator(chunk_size=1000):
         yield {
             "runName": run.name,
             "runTags": run.tags,
@@ -145,6 +241,7 @@ def result_rows(run: DatasetRun) -> Iterator[dict]:
             "retryCount": result.retry_count,
             "traceId": result.trace_id,
             "scores": result.scores,
+            "annotations": _annotations(result),
         }
 
 

@@ -10,8 +10,8 @@ from typing import Any, cast
 from django import forms
 from django.utils.html import escape
 
-from datasets_app import importers, jsonsafe, services
-from datasets_app.exceptions import PlaygroundError
+from datasets_app import annotations, curation, importers, jsonsafe, services
+from datasets_app.exceptions import InvalidInput, PlaygroundError
 from datasets_app.models import Dataset, DatasetItem
 from datasets_app.runs import registry
 
@@ -89,6 +89,19 @@ class DatasetForm(ServiceForm):
     output_schema = JSONTextField(
         label="Expected output JSON Schema", help_text="Optional. Every expected output must match it."
     )
+    # Parsed to the service's `annotation_config`; left out of cleaned_data when the page
+    # has no such field (the "New dataset" form), so the default / current labels stay.
+    annotation_config = forms.CharField(
+        label="Review labels",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "code"}),
+        help_text=(
+            "What reviewers grade results with: one annotation name per line, then its labels "
+            "separated by “|”, e.g. <code>human: good | bad | unsure</code>. Renaming or removing "
+            "a name keeps the annotations already given under it."
+        ),
+    )
 
     @classmethod
     def for_dataset(cls, dataset: Dataset, data: Any = None) -> "DatasetForm":
@@ -99,14 +112,50 @@ class DatasetForm(ServiceForm):
                 "description": dataset.description,
                 "input_schema": json_text(dataset.input_schema),
                 "output_schema": json_text(dataset.output_schema),
+                "annotation_config": annotations.config_text(dataset.annotation_config or []),
             },
         )
+
+    def clean_annotation_config(self) -> Any:
+        text = self.cleaned_data.get("annotation_config") or ""
+        if "annotation_config" not in self.data:
+            return None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        try:
+            return annotations.parse_config_text(text)
+        except InvalidInput as exc:
+            raise forms.ValidationError(_config_errors(exc, lines)) from exc
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "annotation_config" not in self.data:
+            cleaned.pop("annotation_config", None)
+        return cleaned
+
+
+def _config_errors(exc: InvalidInput, lines: list[str]) -> list[str]:
+    """The review labels' errors, each naming the line it is about (`annotation_config/1/name` → line 2's text)."""
+    errors = []
+    for key, messages in (exc.errors or {"": [exc.message]}).items():
+        parts = key.split("/")
+        index = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        where = f"Line “{lines[index]}”: " if index is not None and index < len(lines) else ""
+        errors += [f"{where}{message}" for message in messages]
+    return errors
 
 
 class ItemForm(ServiceForm):
     input = JSONTextField(required=True, help_text='JSON, e.g. {"question": "…"} or "a string".')
     expected_output = JSONTextField(label="Expected output", help_text="Optional JSON.")
     context = JSONTextField(help_text="Optional JSON.")
+    metadata = JSONTextField(help_text="Optional JSON: your notes on the item (where it came from, tags…).")
+    split = forms.CharField(
+        required=False,
+        max_length=services.MAX_SPLIT_LENGTH,
+        # The page's <datalist id="split-names"> offers the dataset's split names.
+        widget=forms.TextInput(attrs={"list": "split-names", "autocomplete": "off"}),
+        help_text="Optional, e.g. train, test or hard-cases. A run can be started on one split.",
+    )
 
     @classmethod
     def for_item(cls, item: DatasetItem, data: Any = None) -> "ItemForm":
@@ -118,6 +167,8 @@ class ItemForm(ServiceForm):
                 "input": json_text(item.input),
                 "expected_output": json_text(item.expected_output),
                 "context": json_text(item.context),
+                "metadata": json_text(item.metadata),
+                "split": item.split or "",
             },
         )
 
@@ -197,6 +248,9 @@ class RunStartForm(forms.Form):
     )
     max_retries = forms.IntegerField(label="Retries", min_value=0, max_value=services.MAX_RETRIES_LIMIT, initial=0)
     repetitions = forms.IntegerField(min_value=1, max_value=services.MAX_REPETITIONS, initial=1)
+    split = forms.ChoiceField(
+        required=False, label="Items", help_text="Every item of the version, or only the items of one split."
+    )
 
     def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -223,6 +277,12 @@ class RunStartForm(forms.Form):
             initial=dataset.version or None,
             help_text=f"1 to {current}; {dataset.version} is the current one.",
         )
+        split_field = cast(forms.ChoiceField, self.fields["split"])
+        split_field.choices = [("", "All items"), *((s, f"Split “{s}”") for s in services.dataset_splits(dataset))]
+
+    @property
+    def has_splits(self) -> bool:
+        return len(cast(forms.ChoiceField, self.fields["split"]).choices) > 1
 
     def to_run_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -237,7 +297,42 @@ class RunStartForm(forms.Form):
             "item_timeout": data["item_timeout"],
             "max_retries": data["max_retries"],
             "repetitions": data["repetitions"],
+            "split": data.get("split") or None,
         }
+
+
+class AddToDatasetForm(forms.Form):
+    """Results of a run added to a dataset as items (`curation.items_from_results`):
+    to a dataset of the run's project the user can edit, or to a new one."""
+
+    target = forms.ModelChoiceField(queryset=Dataset.objects.none(), required=False, label="Add to", empty_label=None)
+    new_name = forms.CharField(
+        required=False, max_length=255, label="or a new dataset named", help_text="Leave blank to use the list."
+    )
+    expected_from = forms.ChoiceField(
+        label="Expected output from",
+        choices=list(zip(curation.EXPECTED_FROM, ["the run's output", "the item's expected output"], strict=True)),
+        initial="output",
+        widget=forms.RadioSelect,
+    )
+    split = forms.CharField(
+        required=False,
+        max_length=services.MAX_SPLIT_LENGTH,
+        widget=forms.TextInput(attrs={"list": "add-to-dataset-splits", "autocomplete": "off"}),
+        help_text="Optional, e.g. hard-cases.",
+    )
+
+    def __init__(self, *args: Any, run: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run = run
+        target = cast(forms.ModelChoiceField, self.fields["target"])
+        target.queryset = editable_in_project(user, run.dataset.project_id)
+        target.initial = run.dataset_id
+
+
+def editable_in_project(user: Any, project_id: Any) -> Any:
+    """The datasets of one project the user can edit, by name."""
+    return Dataset.objects.editable_by(user).filter(project_id=project_id).order_by("name")
 
 
 def _with_unavailable(help_text: str, entries: list[tuple[str, str | None]]) -> str:

@@ -16,6 +16,12 @@ urlpatterns = [
     path(dataset + "runs-table/", datasets.dataset_runs_table, name="dataset-runs-table"),
     path(dataset + "export.<str:fmt>", datasets.dataset_export, name="dataset-export"),
     path(dataset + "runs/<uuid:run_id>/export.<str:fmt>", datasets.run_results_export, name="run-results-export"),
+    path(dataset + "finetune.jsonl", datasets.dataset_finetune_export, name="dataset-finetune-export"),
+    path(
+        dataset + "runs/<uuid:run_id>/reviewed-finetune.jsonl",
+        datasets.run_finetune_export,
+        name="run-finetune-export",
+    ),
     path(dataset + "import/", imports.dataset_import, name="dataset-import"),
     path(dataset + "import/review/", imports.dataset_import_review, name="dataset-import-review"),
     path(dataset + "items/new/", datasets.item_create, name="item-create"),

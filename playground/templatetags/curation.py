@@ -1,15 +1,46 @@
 """`{% add_to_dataset_form run %}`: the "Add to dataset" form for a run's results.
 
-(Being built: renders nothing until then.)
+On the run page it adds the results checked in the results table (checkboxes
+`name="result_ids" form="add-to-dataset"`); with `result=` (the review queue)
+it adds that one result. Renders nothing for someone who cannot edit the run's
+project. Posts to `results-add-to-dataset` (`playground/views/curation.py`).
 """
 
 from typing import Any
 
 from django import template
+from django.template.loader import render_to_string
+
+from datasets_app import access
+from datasets_app.models import DatasetItem, ProjectRole
+from playground.forms import AddToDatasetForm
 
 register = template.Library()
 
+MAX_SPLIT_NAMES = 100
+
 
 @register.simple_tag(takes_context=True)
-def add_to_dataset_form(context: dict[str, Any], run: Any, result: Any = None) -> str:
-    return ""
+def add_to_dataset_form(context: Any, run: Any, result: Any = None) -> str:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if request is None or user is None:
+        return ""
+    project = run.dataset.project
+    role = getattr(run, "user_role", None) or access.role_in(user, project)
+    if role is None or not ProjectRole(role).allows(ProjectRole.EDITOR):
+        return ""
+    form = AddToDatasetForm(run=run, user=user, auto_id="add-to-dataset-%s")
+    targets = form.fields["target"].queryset  # type: ignore[attr-defined]
+    splits = (
+        DatasetItem.objects.filter(dataset__in=targets, is_deleted=False)
+        .exclude(split=None)
+        .order_by("split")
+        .values_list("split", flat=True)
+        .distinct()[:MAX_SPLIT_NAMES]
+    )
+    return render_to_string(
+        "curation/add_to_dataset_form.html",
+        {"run": run, "result": result, "form": form, "splits": list(splits), "next": request.get_full_path()},
+        request=request,
+    )

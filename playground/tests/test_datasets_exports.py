@@ -46,7 +46,7 @@ def test_items_jsonl_at_an_old_version(browser_client, capitals):
     old = [json.loads(line) for line in body(browser_client.get(url, {"version": 1})).splitlines()]
     assert sorted(r["expectedOutput"] for r in current) == ["Lima", "Paris!", "Tokyo"]
     assert sorted(r["expectedOutput"] for r in old) == ["Lima", "Paris", "Tokyo"]
-    assert set(old[0]) == {"id", "input", "expectedOutput", "context", "version", "createdAt"}
+    assert set(old[0]) == {"id", "input", "expectedOutput", "context", "metadata", "split", "version", "createdAt"}
 
 
 def test_unknown_export_format_is_404(browser_client, capitals):
@@ -84,6 +84,7 @@ def test_run_results_csv(browser_client, finished_run):
         "retryCount",
         "traceId",
         "scores",
+        "annotations",
     ]
     assert rows[0]["output"] == "Paris" and rows[0]["traceId"] == "a" * 32 and rows[0]["latency"] == "12.5"
     assert json.loads(rows[0]["scores"])[0]["score"] == 1.0

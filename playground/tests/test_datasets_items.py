@@ -323,6 +323,7 @@ def test_run_start_form_to_run_kwargs(capitals):
         "item_timeout": None,
         "max_retries": 2,
         "repetitions": 1,
+        "split": None,
     }
     bad = RunStartForm(
         {"target": "workflow:nope", "version": "9", "max_concurrency": "0", "max_retries": "0", "repetitions": "1"},

@@ -2,6 +2,7 @@
 and back; every write goes through `datasets_app.services`."""
 
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -112,17 +113,35 @@ def _selected_version(request: HttpRequest, dataset: Dataset) -> int:
     return version if 1 <= version <= dataset.version else dataset.version
 
 
+def _selected_split(request: HttpRequest) -> str:
+    """The ?split= filter: "" (every item), `exports.NO_SPLIT` (items in none) or a split name."""
+    return request.GET.get("split", "").strip()
+
+
 def _items_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
     version = _selected_version(request, dataset)
     query = request.GET.get("q", "").strip()
-    rows = DatasetItemVersion.objects.at_version(dataset, version).search(query).newest_items_first()
+    split = _selected_split(request)
+    rows = DatasetItemVersion.objects.at_version(dataset, version).search(query)
+    rows = exports.in_split(rows, split).newest_items_first()
     page = Paginator(rows, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    splits = services.dataset_splits(dataset)
+    if split and split != exports.NO_SPLIT and split not in splits:
+        splits.append(split)  # a split of an older version, or one emptied since: still offered while chosen
+    # What the export links carry: the version and split being viewed.
+    export_params = {"version": version} if version != dataset.version else {}
+    if split:
+        export_params["split"] = split
     return {
         "items_page": page,
         "query": query,
         "version": version,
         "is_current": version == dataset.version,
         "versions": range(dataset.version, 0, -1),
+        "split": split,
+        "splits": splits,
+        "no_split": exports.NO_SPLIT,
+        "export_query": urlencode(export_params),
         "copy_form": CopyItemsForm(dataset=dataset, user=request.user),
     }
 
@@ -226,6 +245,8 @@ def item_edit(request: HtmxRequest, dataset_id: UUID, item_id: UUID) -> HttpResp
         return redirect(dataset)
     form.focus_first_field()
     context = {"dataset": dataset, "item": item, "form": form}
+    if not request.htmx:
+        context["splits"] = services.dataset_splits(dataset)  # the page's own <datalist> (the items tab has one)
     status = 400 if form.errors else 200
     if request.htmx:
         # 200 even with errors: htmx swaps only successful responses.
@@ -272,6 +293,8 @@ def items_bulk(request: HttpRequest, dataset_id: UUID) -> HttpResponseBase:
         deleted = services.items_bulk_delete(dataset=dataset, item_ids=[i.pk for i in items])
         messages.success(request, f"Deleted {deleted} items (dataset version {dataset.version}).")
         return redirect(dataset)
+    if action == "set-split":
+        return _set_split(request, dataset, [i.pk for i in items])
     if action == "copy":
         form = CopyItemsForm(request.POST, dataset=dataset, user=request.user)
         if not form.is_valid():
@@ -290,13 +313,55 @@ def items_bulk(request: HttpRequest, dataset_id: UUID) -> HttpResponseBase:
     raise Http404("Unknown bulk action")
 
 
+def _set_split(request: HttpRequest, dataset: Dataset, item_ids: list[UUID]) -> HttpResponse:
+    """Bulk "Set split…": the selected items into one split (blank: out of their split)."""
+    try:
+        moved = services.items_set_split(dataset=dataset, item_ids=item_ids, split=request.POST.get("split", ""))
+    except InvalidInput as exc:
+        details = " ".join(" ".join(v) for v in exc.errors.values())
+        messages.error(request, f"No split set: {details or exc.message}")
+        return redirect(dataset)
+    split = services.clean_split(request.POST.get("split", ""))
+    if not moved:
+        where = f"in split “{split}”" if split else "in no split"
+        messages.info(request, f"The selected items are already {where}; nothing changed.")
+    elif split:
+        messages.success(request, f"Moved {_items(moved)} to split “{split}” (version {dataset.version}).")
+    else:
+        messages.success(request, f"Took {_items(moved)} out of their split (version {dataset.version}).")
+    return redirect(dataset)
+
+
+def _items(count: int) -> str:
+    return f"{count} item{'' if count == 1 else 's'}"
+
+
 # ---- exports -------------------------------------------------------------------------
 
 
 @require_GET
 def dataset_export(request: HttpRequest, dataset_id: UUID, fmt: str) -> StreamingHttpResponse:
+    """Items as CSV or JSONL: `?version=` (default current), `?split=` (a name, or
+    `exports.NO_SPLIT` for the items in none)."""
     dataset = access.dataset_for(request.user, dataset_id)
-    return exports.export_items(dataset, fmt, version=_selected_version(request, dataset))
+    version = _selected_version(request, dataset)
+    return exports.export_items(dataset, fmt, version=version, split=_selected_split(request))
+
+
+@require_GET
+def dataset_finetune_export(request: HttpRequest, dataset_id: UUID) -> StreamingHttpResponse:
+    """Items as OpenAI chat fine-tuning JSONL (input → expected output), same `?version=` and `?split=`."""
+    dataset = access.dataset_for(request.user, dataset_id)
+    version = _selected_version(request, dataset)
+    return exports.export_items_finetune(dataset, version=version, split=_selected_split(request))
+
+
+@require_GET
+def run_finetune_export(request: HttpRequest, dataset_id: UUID, run_id: UUID) -> StreamingHttpResponse:
+    """The run's reviewed results (approved by a reviewer, see `exports.reviewed_results`)
+    as OpenAI chat fine-tuning JSONL: input → the run's output."""
+    run = access.run_for(request.user, dataset_id, run_id)
+    return exports.export_reviewed_finetune(run)
 
 
 @require_GET
