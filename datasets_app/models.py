@@ -550,6 +550,19 @@ class DatasetRunResultQuerySet(models.QuerySet["DatasetRunResult"]):
     def ordered_by_latency(self, *, descending: bool = False) -> Self:
         return self.order_by("-latency" if descending else "latency", "id")
 
+    def ordered_by_annotation(self, name: str, *, descending: bool = False) -> Self:
+        """By the mean score of one annotation name over its reviewers (results
+        without one last), then id; the (result, name, author) index serves each lookup."""
+        mean = (
+            Annotation.objects.filter(result_id=OuterRef("pk"), name=name)
+            .values("result_id")
+            .annotate(mean=models.Avg("score"))
+            .values("mean")[:1]
+        )
+        score = F("sort_annotation")
+        ordering = score.desc(nulls_last=True) if descending else score.asc(nulls_last=True)
+        return self.annotate(sort_annotation=Subquery(mean, output_field=FloatField())).order_by(ordering, "id")
+
 
 class DatasetRunResult(models.Model):
     """What one item (and repetition) left behind in one run."""
