@@ -15,8 +15,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from datasets_app import projects, services
-from datasets_app.models import Dataset, DatasetItem, DatasetRun, ProjectMembership, ProjectRole
+from datasets_app import annotations, projects, services
+from datasets_app.models import Annotation, Dataset, DatasetItem, DatasetRun, ProjectMembership, ProjectRole
 from datasets_app.tests.factories import add_result, end_run, make_run
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +63,7 @@ def walk(patterns: list[Any], prefix: str = "") -> Iterator[Route]:
 @pytest.fixture
 def world(django_user_model):
     """Alice's project with a dataset, an item, a finished run with a traced
-    result; Mallory outside it; Victor a viewer in it."""
+    result that Alice annotated; Mallory outside it; Victor a viewer in it."""
     alice = django_user_model.objects.create_user(username="alice", password="pw-alice-123")
     mallory = django_user_model.objects.create_user(username="mallory", password="pw-mallory-123")
     victor = django_user_model.objects.create_user(username="victor", password="pw-victor-123")
@@ -74,6 +74,7 @@ def world(django_user_model):
     run = make_run(dataset)
     result = add_result(run, item, trace_id="ab" * 16)
     end_run(run, DatasetRun.Status.COMPLETED)
+    annotation, _ = annotations.annotation_save(result=result, dataset=dataset, author=alice, label="good")
     return {
         "alice": alice,
         "mallory": mallory,
@@ -83,6 +84,7 @@ def world(django_user_model):
         "item": item,
         "run": run,
         "result": result,
+        "annotation": annotation,
     }
 
 
@@ -97,6 +99,8 @@ def object_params(world: dict[str, Any]) -> dict[str, Any]:
         "runId": world["run"].pk,
         "result_id": world["result"].pk,
         "resultId": world["result"].pk,
+        "annotation_id": world["annotation"].pk,
+        "annotationId": world["annotation"].pk,
         "trace_id": "ab" * 16,
         "traceId": "ab" * 16,
         "projectId": world["project"].pk,
@@ -122,6 +126,7 @@ def snapshot(world: dict[str, Any]) -> tuple[Any, ...]:
         DatasetItem.objects.filter(dataset=dataset, is_deleted=False).count(),
         run.status,
         dataset.runs.count(),
+        sorted(Annotation.objects.filter(run=run).values_list("name", "score", "label", "comment")),
         sorted(ProjectMembership.objects.filter(project=world["project"]).values_list("user__username", "role")),
     )
 

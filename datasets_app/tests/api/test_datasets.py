@@ -28,11 +28,13 @@ def test_create_dataset_returns_camel_case_fields_and_user_json_verbatim(api):
         "metadata",
         "inputSchema",
         "outputSchema",
+        "annotationConfig",
         "version",
         "itemCount",
         "createdAt",
         "updatedAt",
     }
+    assert data["annotationConfig"] == [{"name": "human", "labels": ["good", "bad", "unsure"]}]
     assert data["version"] == 0 and data["itemCount"] == 0 and data["outputSchema"] is None
     assert data["createdAt"].endswith("Z")
     assert b'"metadata":{"zeta":1,"user_name":"x","someKey":{"b":2,"a":1}}' in response.content

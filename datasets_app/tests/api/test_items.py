@@ -36,7 +36,19 @@ def test_item_json_round_trips_byte_for_byte(api, make_dataset):
 def test_item_shape(api, capitals):
     item = api.get(items_url(capitals)).json()["items"][0]
 
-    assert set(item) == {"id", "datasetId", "version", "input", "expectedOutput", "context", "createdAt", "updatedAt"}
+    assert set(item) == {
+        "id",
+        "datasetId",
+        "version",
+        "input",
+        "expectedOutput",
+        "context",
+        "metadata",
+        "split",
+        "createdAt",
+        "updatedAt",
+    }
+    assert item["metadata"] is None and item["split"] is None
     assert item["datasetId"] == str(capitals.id)
     assert item["version"] == 1
 

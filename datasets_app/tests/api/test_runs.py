@@ -356,6 +356,7 @@ def test_a_run_is_named_tagged_and_renamed_and_its_summary_is_on_the_run(api, ca
         "latency": {"p50": None, "p95": None, "mean": None},
         "usage": None,
         "cost": None,
+        "annotations": {},
     }
 
     from datasets_app.models import DatasetRun
