@@ -596,7 +596,8 @@ def review_scores(run_ids: Sequence[UUID]) -> dict[UUID, dict[tuple[UUID, int], 
     for run_id, item_id, repetition, name, score in rows.values_list(
         "run_id", "result__item_id", "result__repetition", "name", "score"
     ):
-        sums[run_id][(item_id, repetition)][annotations.key_of(name)].append(score)
+        if score is not None:  # excluded above; the type does not know it
+            sums[run_id][(item_id, repetition)][annotations.key_of(name)].append(score)
     return {
         run_id: {key: {name: math.fsum(v) / len(v) for name, v in by_name.items()} for key, by_name in by_item.items()}
         for run_id, by_item in sums.items()

@@ -12,6 +12,8 @@ its "#position"); nothing is ordered by a joined column.
 import hashlib
 import math
 import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Self
@@ -21,7 +23,7 @@ from django import forms
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Count, Max, Prefetch, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -29,10 +31,11 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from datasets_app import access, services, textdiff
+from datasets_app import access, annotations, services, textdiff
 from datasets_app.api.throttles import RunStartThrottle
 from datasets_app.exceptions import InvalidInput, StateConflict
 from datasets_app.models import (
+    Annotation,
     Dataset,
     DatasetItem,
     DatasetItemVersion,
@@ -156,12 +159,12 @@ class ResultFilters:
     threshold: float = summary.DEFAULT_PASS_THRESHOLD
 
     @classmethod
-    def from_query(cls, query: QueryDict, run: DatasetRun) -> Self:
+    def from_query(cls, query: QueryDict, run: DatasetRun, review_names: Sequence[str] = ()) -> Self:
         scorer = query.get("scorer", "")
         if scorer not in run.scorer_ids:
             scorer = run.scorer_ids[0] if run.scorer_ids else ""
         sort = query.get("sort", "")
-        if sort not in _sort_choices(run):
+        if sort not in _sort_choices(run, review_names):
             sort = ""
         threshold = finite_float(query.get("threshold"))
         size = page_number(query.get("size"))
@@ -199,11 +202,14 @@ class ResultFilters:
             return results.ordered_by_score(key.removeprefix("score:"), descending=descending)
         if key == "latency":
             return results.ordered_by_latency(descending=descending)
+        review_name = annotations.name_of(key)
+        if review_name is not None:
+            return results.ordered_by_annotation(review_name, descending=descending)
         return results.in_dataset_order()
 
 
-def _sort_choices(run: DatasetRun) -> set[str]:
-    keys = ["latency", *(f"score:{s}" for s in run.scorer_ids)]
+def _sort_choices(run: DatasetRun, review_names: Sequence[str] = ()) -> set[str]:
+    keys = ["latency", *(f"score:{s}" for s in run.scorer_ids), *(annotations.key_of(n) for n in review_names)]
     return {*keys, *(f"-{k}" for k in keys)}
 
 
@@ -290,8 +296,55 @@ def _kept_params(query: QueryDict, *dropped: str) -> list[tuple[str, str]]:
     return [(key, value) for key, values in query.lists() if key not in dropped for value in values]
 
 
+def _review_names(run: DatasetRun, stats: dict[str, annotations.AnnotationStats]) -> list[str]:
+    """The dataset's annotation names, then any other the run's results carry (a name removed since)."""
+    return list(dict.fromkeys([*annotations.names_of(run.dataset), *stats]))
+
+
+def _label_counts(labels: dict[str, int] | Counter[str]) -> str:
+    """ "good 8 · bad 3 · unsure 1"."""
+    return " · ".join(f"{label} {count}" for label, count in labels.items())
+
+
+def _review_cards(names: list[str], stats: dict[str, annotations.AnnotationStats]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "stats": stats.get(name), "labels": _label_counts(stats[name].labels) if name in stats else ""}
+        for name in names
+    ]
+
+
+def _review_cells(result: DatasetRunResult, names: list[str]) -> list[dict[str, Any]]:
+    """Per annotation name, the result's reviews: their mean score and their labels
+    ("0.8 good"; a label given twice "good ×2"), from the prefetched annotations."""
+    by_name: defaultdict[str, list[Annotation]] = defaultdict(list)
+    for annotation in result.annotations.all():
+        by_name[annotation.name].append(annotation)
+    cells = []
+    for name in names:
+        found = by_name.get(name, [])
+        scores = [a.score for a in found if a.score is not None]
+        labels = Counter(a.label for a in found if a.label)
+        cells.append(
+            {
+                "name": name,
+                "count": len(found),
+                "score": math.fsum(scores) / len(scores) if scores else None,
+                "labels": " · ".join(label if n == 1 else f"{label} ×{n}" for label, n in labels.most_common()),
+            }
+        )
+    return cells
+
+
+def _reviews_moment(run: DatasetRun) -> str:
+    """What changes whenever a review of the run is saved or deleted: their count and latest save."""
+    row = Annotation.objects.filter(run_id=run.pk).aggregate(n=Count("id"), last=Max("updated_at"))
+    return f"{row['n']}:{row['last'].timestamp() if row['last'] else 0}"
+
+
 def _results_context(request: HttpRequest, run: DatasetRun) -> dict[str, Any]:
-    filters = ResultFilters.from_query(request.GET, run)
+    review_stats = annotations.run_stats([run.pk]).get(run.pk, {})
+    review_names = _review_names(run, review_stats)
+    filters = ResultFilters.from_query(request.GET, run, review_names)
     results = filters.apply(DatasetRunResult.objects.filter(run=run))
     # Unfiltered, the run row counts the results (they move in one transaction): no COUNT(*) per poll.
     total = results.count() if filters.is_filtered else run.done_count
@@ -328,6 +381,14 @@ def _results_context(request: HttpRequest, run: DatasetRun) -> dict[str, Any]:
             _sort_link(request, run, filters, f"score:{s}", s, slot=f"score-{n}") for n, s in enumerate(run.scorer_ids)
         ],
         "latency_column": _sort_link(request, run, filters, "latency", "Latency (ms)", slot="latency"),
+        "review_names": review_names,
+        "review_cards": _review_cards(review_names, review_stats),
+        "review_columns": [
+            _sort_link(request, run, filters, annotations.key_of(name), f"{name} (review)", slot=f"review-{n}")
+            for n, name in enumerate(review_names)
+        ],
+        # Checkboxes for "Add to dataset" (editors only: the form is theirs).
+        "selectable": _can_edit(run),
         "max_extra_columns": MAX_EXTRA_COLUMNS,
     }
     if total:
@@ -336,6 +397,8 @@ def _results_context(request: HttpRequest, run: DatasetRun) -> dict[str, Any]:
 
 
 TABLE_CACHE_SECONDS = 1
+# What the results table shows of each result's annotations (one query per page).
+REVIEWS_SHOWN = Annotation.objects.only("id", "result_id", "name", "score", "label").order_by("created_at", "id")
 
 
 def cached_results_table(
@@ -349,8 +412,16 @@ def cached_results_table(
     role), and a live run's table may be a second old at most; a finished run's
     is kept until its counters change (they no longer do).
     """
-    moment = f"{run.status}:{run.done_count}" if run.is_terminal else str(int(time.time() // TABLE_CACHE_SECONDS))
-    key = f"run-table:{run.pk}:{moment}:{hashlib.sha256(request.GET.urlencode().encode()).hexdigest()}"
+    # A finished run's table changes with its reviews (an active run's is a second old at most).
+    moment = (
+        f"{run.status}:{run.done_count}:{_reviews_moment(run)}"
+        if run.is_terminal
+        else str(int(time.time() // TABLE_CACHE_SECONDS))
+    )
+    # The annotation columns and whether rows can be selected (editor or not: two variants, no one's own).
+    variant = "\x1f".join([*context["review_names"], "select" if context["selectable"] else ""])
+    digest = hashlib.sha256(f"{request.GET.urlencode()}\x1e{variant}".encode()).hexdigest()
+    key = f"run-table:{run.pk}:{moment}:{digest}"
 
     def render_table() -> str:
         filters = context["filters"]
@@ -360,10 +431,13 @@ def cached_results_table(
                 "label": item_label(result.item, result.item_id),
                 "extra": [column.value_of(result) for column in filters.columns],
                 "scores": _score_cells(result, run.scorer_ids, filters.threshold),
+                "reviews": _review_cells(result, context["review_names"]),
                 "trace_url": trace_link(result.trace_id),
                 "trace_label": trace_label(result.trace_id) if result.trace_id else "",
             }
-            for result in page_results.select_related("item").defer(*ITEM_FIELDS_NOT_SHOWN)
+            for result in page_results.select_related("item")
+            .defer(*ITEM_FIELDS_NOT_SHOWN)
+            .prefetch_related(Prefetch("annotations", queryset=REVIEWS_SHOWN))
         ]
         return render_to_string("runs/detail.html#results-table", {**context, "rows": rows}, request=request)
 
@@ -438,15 +512,26 @@ def run_detail(request: HttpRequest, dataset_id: UUID, run_id: UUID) -> HttpResp
         if form.save(run) is not None:
             messages.success(request, f"Saved run “{run_name(run)}”.")
             return redirect(run)
-        context = _results_context(request, run) | {"can_edit": True, "edit_form": form}
+        context = _results_context(request, run) | _review_links(run) | {"can_edit": True, "edit_form": form}
         return render(request, "runs/detail.html", context, status=400)
     run = _get_run(request, dataset_id, run_id)
     can_edit = _can_edit(run)
-    context = _results_context(request, run) | {
-        "can_edit": can_edit,
-        "edit_form": RunEditForm.for_run(run) if can_edit else None,
-    }
+    context = (
+        _results_context(request, run)
+        | _review_links(run)
+        | {
+            "can_edit": can_edit,
+            "edit_form": RunEditForm.for_run(run) if can_edit else None,
+        }
+    )
     return render(request, "runs/detail.html", context)
+
+
+def _review_links(run: DatasetRun) -> dict[str, Any]:
+    """The header's "Review results" links: the queue, and its unreviewed results and how many."""
+    url = reverse("run-review", args=[run.dataset_id, run.pk])
+    unreviewed = max(0, run.done_count - annotations.reviewed_count(run.pk)) if run.done_count else 0
+    return {"review_url": url, "unreviewed_url": f"{url}?filter=unreviewed", "unreviewed": unreviewed}
 
 
 @require_GET
@@ -499,6 +584,7 @@ def result_detail(request: HttpRequest, dataset_id: UUID, run_id: UUID, result_i
     previous, following = _neighbours(result)
     has_expected = result.expected_output is not None
     diff = textdiff.diff_values(result.expected_output, result.output) if has_expected and not result.error else []
+    reviews = result.annotations.select_related("author").order_by("name", "created_at", "id")
     return render(
         request,
         "runs/result_detail.html",
@@ -515,6 +601,8 @@ def result_detail(request: HttpRequest, dataset_id: UUID, run_id: UUID, result_i
             "item_context": _item_context_as_run(result),
             "diff": diff,
             "diff_changed": any(segment.kind != textdiff.SAME for segment in diff),
+            "reviews": list(reviews),
+            "review_url": f"{reverse('run-review', args=[run.dataset_id, run.pk])}?result={result.pk}",
             "previous": previous and {"result": previous, "label": item_label(previous.item, previous.item_id)},
             "next": following and {"result": following, "label": item_label(following.item, following.item_id)},
         },

@@ -99,13 +99,28 @@ def waterfall(spans: list[Any]) -> tuple[list[SpanRow], float]:
 def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     trace = access.trace_for(request.user, trace_id)
     rows, total_ms = waterfall(trace.spans if isinstance(trace.spans, list) else [])
-    run_url = result_url = None
+    run_url = result_url = review_url = None
+    result = None
     if trace.run is not None:
         run_url = trace.run.get_absolute_url()
-        if trace.result_id and DatasetRunResult.objects.filter(pk=trace.result_id, run_id=trace.run_id).exists():
-            result_url = reverse("result-detail", args=[trace.run.dataset_id, trace.run_id, trace.result_id])
+        if trace.result_id:
+            result = (
+                DatasetRunResult.objects.filter(pk=trace.result_id, run_id=trace.run_id).only("id", "run_id").first()
+            )
+        if result is not None:
+            result_url = reverse("result-detail", args=[trace.run.dataset_id, trace.run_id, result.pk])
+            review_url = f"{reverse('run-review', args=[trace.run.dataset_id, trace.run_id])}?result={result.pk}"
     return render(
         request,
         "traces/detail.html",
-        {"trace": trace, "rows": rows, "total_ms": total_ms, "run_url": run_url, "result_url": result_url},
+        {
+            "trace": trace,
+            "rows": rows,
+            "total_ms": total_ms,
+            "run": trace.run,
+            "result": result,
+            "run_url": run_url,
+            "result_url": result_url,
+            "review_url": review_url,
+        },
     )
