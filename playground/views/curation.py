@@ -62,11 +62,16 @@ def results_add_to_dataset(request: HttpRequest, dataset_id: UUID, run_id: UUID)
     if not result_ids:
         messages.error(request, "Nothing added: select at least one result first.")
         return _back(request, back_default)
+    if destination is not None and destination.project_id != run.dataset.project_id:
+        messages.error(
+            request,
+            f"Nothing added: “{destination.name}” is in another project; "
+            "results can be added only to datasets of the run's project.",
+        )
+        return _back(request, back_default)
     form = AddToDatasetForm(request.POST, run=run, user=request.user)
     if not form.is_valid():
-        errors = [
-            f"{form.fields[f].label}: {e}" if f in form.fields else e for f, es in form.errors.items() for e in es
-        ]
+        errors = [f"{form[f].label}: {e}" if f in form.fields else e for f, es in form.errors.items() for e in es]
         messages.error(request, f"Nothing added: {' '.join(errors)}")
         return _back(request, back_default)
     data = form.cleaned_data
