@@ -234,8 +234,7 @@ class Review:
             "previous_url": self.result_url(previous) if previous else "",
             "next_url": self.result_url(following),
             "has_next": following is not None,
-            "annotate_url": reverse("result-annotate", args=[run.dataset_id, run.pk, result.pk])
-            + f"?{queue.query()}",
+            "annotate_url": reverse("result-annotate", args=[run.dataset_id, run.pk, result.pk]) + f"?{queue.query()}",
             "mine": mine,
             "others": [a for a in all_annotations if a is not mine],
             "form": form,
@@ -325,7 +324,9 @@ def result_annotate(request: HttpRequest, dataset_id: UUID, run_id: UUID, result
     following = review.after_saving(result)
     if not request.htmx:
         messages.success(request, f"Saved your review of item {label}: {graded}.")
-        return redirect(review.result_url(following) if following or review.queue.filter != UNREVIEWED else review.url())
+        return redirect(
+            review.result_url(following) if following or review.queue.filter != UNREVIEWED else review.url()
+        )
     saved = {
         "label": label,
         "graded": graded,
@@ -337,4 +338,3 @@ def result_annotate(request: HttpRequest, dataset_id: UUID, run_id: UUID, result
     else:
         context, url = review.context(following, at_end=following is None, saved=saved), review.result_url(following)
     return push_url(_render(request, context), url)
-
