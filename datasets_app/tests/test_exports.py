@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from datasets_app import exports
+from datasets_app import annotations, exports, services
 from datasets_app.models import DatasetItem
 from datasets_app.tests.factories import add_result, end_run, make_run
 
@@ -97,3 +97,40 @@ def test_jsonl_exports_are_unchanged(formulas):
     results = jsonl_rows(exports.export_run_results(run, "jsonl"))
     assert sorted(row["output"] for row in results) == sorted(FORMULAS)
     assert all(row["input"] == row["output"] == row["expectedOutput"] for row in results)
+
+
+# ---- curation: metadata, split, annotations ---------------------------------------------
+
+
+def test_item_export_has_metadata_and_split_columns_and_a_split_filter(capitals):
+    first = capitals.items.order_by("position").first()
+    services.item_update(item=first, metadata={"source": {"runId": "r1"}}, split="test")
+    rows = csv_rows(exports.export_items(capitals, "csv"))
+    assert list(rows[0]) == exports.ITEM_COLUMNS
+    row = next(r for r in rows if r["id"] == str(first.pk))
+    assert json.loads(row["metadata"]) == {"source": {"runId": "r1"}} and row["split"] == "test"
+    assert [r["id"] for r in csv_rows(exports.export_items(capitals, "csv", split="test"))] == [str(first.pk)]
+    assert len(jsonl_rows(exports.export_items(capitals, "jsonl", split=exports.NO_SPLIT))) == 2
+    # An old version exports the split the item had then.
+    assert {r["split"] for r in jsonl_rows(exports.export_items(capitals, "jsonl", version=1))} == {None}
+
+
+def test_result_export_carries_annotations_without_a_query_per_result(
+    make_dataset, user, django_assert_max_num_queries
+):
+    dataset = make_dataset(name="Many", items=[{"input": n, "expectedOutput": n} for n in range(30)])
+    run = make_run(dataset)
+    for item in dataset.items.all():
+        result = add_result(run, item, output=item.input)
+        annotations.annotation_save(result=result, dataset=dataset, author=user, score=0.5, label="good")
+    end_run(run)
+    response = exports.export_run_results(run, "jsonl")
+    with django_assert_max_num_queries(4):
+        rows = jsonl_rows(response)
+    assert len(rows) == 30
+    assert all(
+        r["annotations"] == [{"name": "human", "score": 0.5, "label": "good", "comment": "", "author": "alice"}]
+        for r in rows
+    )
+    csv_cells = [r["annotations"] for r in csv_rows(exports.export_run_results(run, "csv"))]
+    assert json.loads(csv_cells[0])[0]["author"] == "alice"
