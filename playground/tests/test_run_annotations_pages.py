@@ -193,3 +193,12 @@ def test_trace_page_links_to_review_its_result(browser_client, make_dataset):
     html = browser_client.get(reverse("trace-detail", args=["c" * 32])).content.decode()
     assert f'href="{review_url(run)}?result={result.id}" id="review-result"' in html
     assert DatasetRunResult.objects.filter(pk=result.pk).exists()
+
+
+def test_a_live_runs_table_offers_no_checkboxes(browser_client, make_dataset):
+    """The table is swapped every 2 s while the run is live: what was checked would be lost."""
+    dataset = make_dataset(name="Live", items=[{"input": 1}, {"input": 2}])
+    run = make_run(dataset)
+    add_result(run, dataset.items.order_by("position").first())
+    html = browser_client.get(detail_url(run)).content.decode()
+    assert "item-link" in html and 'name="result_ids"' not in html

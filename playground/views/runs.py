@@ -387,8 +387,9 @@ def _results_context(request: HttpRequest, run: DatasetRun) -> dict[str, Any]:
             _sort_link(request, run, filters, annotations.key_of(name), f"{name} (review)", slot=f"review-{n}")
             for n, name in enumerate(review_names)
         ],
-        # Checkboxes for "Add to dataset" (editors only: the form is theirs).
-        "selectable": _can_edit(run),
+        # Checkboxes for "Add to dataset": editors only (the form is theirs), once the run is
+        # over (a live table is swapped every 2 s, which would drop what was checked).
+        "selectable": run.is_terminal and _can_edit(run),
         "max_extra_columns": MAX_EXTRA_COLUMNS,
     }
     if total:
