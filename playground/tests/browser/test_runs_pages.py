@@ -138,9 +138,18 @@ def test_completed_named_run_with_usage(logged_in: Page, site, project, settings
     assert abs(header_box["y"] - wrap_box["y"]) <= 2, (wrap_box, header_box)
     wrap.evaluate("(el) => { el.scrollTop = 0; }")
 
-    # Renaming through the form.
+    # Selecting results for "Add to dataset": one box per row, and one for them all (static/js/app.js).
+    boxes = rows.locator('input[name="result_ids"]')
+    expect(boxes).to_have_count(40)
+    page.get_by_label("Select every result on this page").check()
+    expect(boxes.and_(page.locator(":checked"))).to_have_count(40)
+    page.get_by_label("Select every result on this page").uncheck()
+    page.get_by_label("Select result #2", exact=True).check()
+    expect(boxes.and_(page.locator(":checked"))).to_have_count(1)
+
+    # Renaming through the form (the "Add to dataset" form has a name field too).
     page.get_by_text("Edit name, description and tags").click()
-    page.get_by_label("Name").fill("Keyword agent · prompt v3")
+    page.locator("#run-edit-name").fill("Keyword agent · prompt v3")
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".messages")).to_contain_text("Saved run “Keyword agent · prompt v3”.")
     page.get_by_label("Extra columns").fill("input.question")
