@@ -120,7 +120,7 @@ def item_rows(versions: QuerySet[DatasetItemVersion]) -> Iterator[dict[str, Any]
         }
 
 
-def in_split(versions: QuerySet[DatasetItemVersion], split: str | None) -> QuerySet[DatasetItemVersion]:
+def in_split[V: QuerySet[Any]](versions: V, split: str | None) -> V:
     """Item versions of one split: a name, `NO_SPLIT` (those in none) or None/"" (every one)."""
     if not split:
         return versions
@@ -195,13 +195,13 @@ def reviewed_results(run: DatasetRun) -> QuerySet[DatasetRunResult]:
     mine = Annotation.objects.filter(result=OuterRef("pk"))
     approved = mine.filter(Q(score__gte=APPROVED_SCORE) | Q(label="good"))
     rejected = mine.filter(Q(score__lt=APPROVED_SCORE) | Q(label="bad"))
-    return run.results.filter(Exists(approved), ~Exists(rejected), error__isnull=True)
+    return run.results.in_dataset_order().filter(Exists(approved), ~Exists(rejected), error__isnull=True)
 
 
 def export_reviewed_finetune(run: DatasetRun) -> StreamingHttpResponse:
     """The run's approved results (`reviewed_results`) as OpenAI chat fine-tuning JSONL,
     the run's output as the assistant's answer."""
-    rows = reviewed_results(run).in_dataset_order().values_list("input", "output")
+    rows = reviewed_results(run).values_list("input", "output")
     filename = f"{_slug(run.dataset.name)}-{_slug(run.name)}-reviewed-finetune.jsonl"
     return _attachment(curation.finetune_lines(rows.iterator(chunk_size=1000)), filename)
 

@@ -277,12 +277,13 @@ class RunStartForm(forms.Form):
             initial=dataset.version or None,
             help_text=f"1 to {current}; {dataset.version} is the current one.",
         )
+        self.splits = services.dataset_splits(dataset)
         split_field = cast(forms.ChoiceField, self.fields["split"])
-        split_field.choices = [("", "All items"), *((s, f"Split “{s}”") for s in services.dataset_splits(dataset))]
+        split_field.choices = [("", "All items"), *((s, f"Split “{s}”") for s in self.splits)]
 
     @property
     def has_splits(self) -> bool:
-        return len(cast(forms.ChoiceField, self.fields["split"]).choices) > 1
+        return bool(self.splits)
 
     def to_run_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -57,7 +57,7 @@ def test_expected_output_from_the_item(make_dataset, finished):
     run, results = finished
     target = make_dataset(name="Fixed")
     [item] = curation.items_from_results(dataset=target, run=run, result_ids=[results[1].pk], expected_from="expected")
-    assert item.expected_output == "Tokyo" and item.metadata["source"]["expectedFrom"] == "expected"
+    assert item.expected_output == "Tokyo" and (item.metadata or {})["source"]["expectedFrom"] == "expected"
 
 
 def test_refusals_name_their_field_and_add_nothing(make_dataset, finished, django_user_model):
@@ -139,6 +139,6 @@ def test_reviewed_finetune_export_writes_the_runs_output(finished, capitals, use
     annotations.annotation_save(result=france, dataset=capitals, author=user, score=0.5)
     annotations.annotation_save(result=japan, dataset=capitals, author=user, label="good")
     response = exports.export_reviewed_finetune(run)
-    examples = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    examples = [json.loads(line) for line in response.getvalue().decode().splitlines()]
     assert [e["messages"][-1]["content"] for e in examples] == ["Paris", '{"city":"Kyoto"}']
     assert examples[0]["messages"][0] == {"role": "user", "content": "What is the capital of France?"}

@@ -60,7 +60,7 @@ def finished(make_dataset, team):
         add_result(run, items[2], error="timeout", score=None),
     ]
     end_run(run)
-    run.results_list = results
+    run.results_list = results  # type: ignore[attr-defined]
     return run
 
 

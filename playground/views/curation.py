@@ -71,7 +71,7 @@ def results_add_to_dataset(request: HttpRequest, dataset_id: UUID, run_id: UUID)
         return _back(request, back_default)
     form = AddToDatasetForm(request.POST, run=run, user=request.user)
     if not form.is_valid():
-        errors = [f"{form[f].label}: {e}" if f in form.fields else e for f, es in form.errors.items() for e in es]
+        errors = [f"{form[f].label}: {e}" if f in form.fields else str(e) for f, es in form.errors.items() for e in es]
         messages.error(request, f"Nothing added: {' '.join(errors)}")
         return _back(request, back_default)
     data = form.cleaned_data

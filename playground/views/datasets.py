@@ -129,7 +129,7 @@ def _items_context(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
     if split and split != exports.NO_SPLIT and split not in splits:
         splits.append(split)  # a split of an older version, or one emptied since: still offered while chosen
     # What the export links carry: the version and split being viewed.
-    export_params = {"version": version} if version != dataset.version else {}
+    export_params: dict[str, Any] = {"version": version} if version != dataset.version else {}
     if split:
         export_params["split"] = split
     return {
