@@ -19,17 +19,19 @@ form, so every step also works with Tab and Enter, and without JavaScript.
 """
 
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Self, cast
 from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
+from django_htmx.middleware import HtmxDetails
 
 from datasets_app import access, annotations
 from datasets_app.exceptions import InvalidInput, NotFound
@@ -48,6 +50,12 @@ FILTERS = {
 }
 DEFAULT_BELOW = 0.5
 SCORE_STEPS = [f"{n / 10:.1f}" for n in range(11)]
+
+
+class HtmxRequest(HttpRequest):
+    """A request as HtmxMiddleware leaves it (for the type checker)."""
+
+    htmx: HtmxDetails
 
 
 def _can_edit(run: DatasetRun) -> bool:
@@ -124,10 +132,12 @@ class Review:
 
     def __init__(self, request: HttpRequest, run: DatasetRun, queue: Queue, *, can_edit: bool) -> None:
         self.request = request
+        # `access.run_for` found the run through the user's membership: a real user.
+        self.user = cast(User, request.user)
         self.run = run
         self.queue = queue
         self.can_edit = can_edit
-        self.results = queue.apply(DatasetRunResult.objects.filter(run=run), request.user)
+        self.results = queue.apply(DatasetRunResult.objects.filter(run=run), self.user)
 
     def url(self, **extra: Any) -> str:
         base = reverse("run-review", args=[self.run.dataset_id, self.run.pk])
@@ -165,7 +175,7 @@ class Review:
         errors: dict[str, list[str]] | None = None,
         saved: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        run, queue, user = self.run, self.queue, self.request.user
+        run, queue, user = self.run, self.queue, self.user
         dataset = run.dataset
         names = annotations.names_of(dataset)
         labels = annotations.labels_of(dataset, queue.name) or []
@@ -223,7 +233,8 @@ class Review:
                 "comment": mine.comment if mine is not None else "",
             }
         # The slider needs a value; an unscored form shows it in the middle, dimmed ("no score").
-        form["slider"] = form["score"] if form.get("scored") and form["score"] else f"{DEFAULT_BELOW:.1f}"
+        given = finite_float(form["score"]) if form.get("scored") else None
+        form["slider"] = f"{given:.1f}" if given is not None and 0 <= given <= 1 else f"{DEFAULT_BELOW:.1f}"
         context |= {
             "label": item_label(result.item, result.item_id),
             "scores": [entry for entry in result.scores if isinstance(entry, dict)],
@@ -248,14 +259,14 @@ def _result_of(run: DatasetRun, result_id: Any) -> DatasetRunResult:
     return get_object_or_404(DatasetRunResult.objects.select_related("item"), pk=result_id, run=run)
 
 
-def _render(request: HttpRequest, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
+def _render(request: HtmxRequest, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
     """The whole page, or only the result panel for htmx (which swaps it in)."""
     template = "review/review.html#review-panel" if request.htmx else "review/review.html"
     return render(request, template, context, status=status)
 
 
 @require_GET
-def run_review(request: HttpRequest, dataset_id: UUID, run_id: UUID) -> HttpResponse:
+def run_review(request: HtmxRequest, dataset_id: UUID, run_id: UUID) -> HttpResponse:
     run = access.run_for(request.user, dataset_id, run_id)
     can_edit = _can_edit(run)
     review = Review(request, run, Queue.from_query(request.GET, run, can_edit=can_edit), can_edit=can_edit)
@@ -282,12 +293,12 @@ def _score_of(data: QueryDict) -> Any:
 
 
 @require_POST
-def result_annotate(request: HttpRequest, dataset_id: UUID, run_id: UUID, result_id: UUID) -> HttpResponse:
+def result_annotate(request: HtmxRequest, dataset_id: UUID, run_id: UUID, result_id: UUID) -> HttpResponse:
     run = access.run_for(request.user, dataset_id, run_id, needs=access.EDITOR)
     result = _result_of(run, result_id)
     review = Review(request, run, Queue.from_query(request.GET, run, can_edit=True), can_edit=True)
     data = request.POST
-    form = {
+    form: dict[str, Any] = {
         "scored": bool(data.get("scored")),
         "score": data.get("score", "").strip(),
         "label": data.get("label", "").strip(),
@@ -297,7 +308,7 @@ def result_annotate(request: HttpRequest, dataset_id: UUID, run_id: UUID, result
         annotation, _ = annotations.annotation_save(
             result=result,
             dataset=run.dataset,
-            author=request.user,  # type: ignore[arg-type]  # run_for found a member: a real user
+            author=review.user,
             name=review.queue.name,
             score=_score_of(data),
             label=form["label"] or None,
