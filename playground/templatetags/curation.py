@@ -41,6 +41,15 @@ def add_to_dataset_form(context: Any, run: Any, result: Any = None) -> str:
     )
     return render_to_string(
         "curation/add_to_dataset_form.html",
-        {"run": run, "result": result, "form": form, "splits": list(splits), "next": request.get_full_path()},
+        {"run": run, "result": result, "form": form, "splits": list(splits), "next": _page_path(request)},
         request=request,
     )
+
+
+def _page_path(request: Any) -> str:
+    """Where the form should send the user back: the page's address, also when the
+    form came in an htmx fragment (whose own URL is not a page)."""
+    htmx = getattr(request, "htmx", None)
+    if htmx and htmx.current_url_abs_path:
+        return str(htmx.current_url_abs_path)
+    return str(request.get_full_path())

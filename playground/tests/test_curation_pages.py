@@ -479,3 +479,16 @@ def test_exports_of_another_projects_run_are_not_found(client, finished, django_
     client.force_login(mallory)
     assert client.get(reverse("run-finetune-export", args=[finished.dataset_id, finished.id])).status_code == 404
     assert client.get(reverse("dataset-finetune-export", args=[finished.dataset_id])).status_code == 404
+
+
+def test_in_an_htmx_fragment_the_form_returns_to_the_page(user, finished):
+    from django_htmx.middleware import HtmxDetails
+
+    request = RequestFactory().get(
+        "/fragment/", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/review/?filter=unreviewed"
+    )
+    request.user = user
+    request.htmx = HtmxDetails(request)  # type: ignore[attr-defined]
+    template = Template("{% load curation %}{% add_to_dataset_form run %}")
+    html = template.render(Context({"request": request, "run": finished}))
+    assert 'name="next" value="/review/?filter=unreviewed"' in html
