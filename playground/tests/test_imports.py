@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from datasets_app import importers
+from datasets_app import exports, importers
 
 pytestmark = pytest.mark.django_db
 
@@ -154,12 +154,7 @@ def test_exported_csv_imports_back_unchanged(browser_client, capitals, make_data
     upload(browser_client, target, "capitals.csv", exported)
     mapping_page = browser_client.get(review_url(target)).content.decode()
     assert '<option value="ignore" selected>Ignore</option>' in mapping_page
-    form = {
-        f"col_{i}": m
-        for i, m in enumerate(
-            importers.guess_mappings(["id", "input", "expectedOutput", "context", "version", "createdAt"])
-        )
-    }
+    form = {f"col_{i}": m for i, m in enumerate(importers.guess_mappings(exports.ITEM_COLUMNS))}
     browser_client.post(review_url(target), {"step": "import", **form})
     assert sorted(i.input["question"] for i in target.items.all()) == sorted(
         i.input["question"] for i in capitals.items.all()
