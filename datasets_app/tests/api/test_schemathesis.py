@@ -42,7 +42,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from datasets_app import projects, services
+from datasets_app import annotations, projects, services
 from datasets_app.api import views
 from datasets_app.tests.factories import add_result, end_run, make_run
 
@@ -115,8 +115,9 @@ def seed_objects(alice: Any) -> Seeded:
     trace_id = uuid.uuid4().hex
     add_result(run, items[0], output="Paris", trace_id=trace_id, usage={"promptTokens": 3, "totalTokens": 5})
     add_result(run, items[1], error="the target failed", trace_id=uuid.uuid4().hex)
-    add_result(run, items[2], output="Lima", score=0.0)
+    last = add_result(run, items[2], output="Lima", score=0.0)
     end_run(run)
+    annotation, _ = annotations.annotation_save(result=last, dataset=dataset, author=alice, label="good")
     other = make_run(dataset)
     for item in items:
         add_result(other, item, output="x", score=0.5)
@@ -127,6 +128,8 @@ def seed_objects(alice: Any) -> Seeded:
         "datasetId": str(dataset.pk),
         "itemId": str(items[0].pk),
         "runId": str(run.pk),
+        "resultId": str(last.pk),
+        "annotationId": str(annotation.pk),
         "traceId": trace_id,
     }
     body = {
@@ -136,6 +139,7 @@ def seed_objects(alice: Any) -> Seeded:
         "baselineRunId": str(run.pk),
         "runIds": [str(other.pk)],
         "itemIds": [str(item.pk) for item in items[1:]],
+        "resultIds": [str(last.pk)],
         "username": "bob",
     }
     return Seeded(path=path, body=body)
