@@ -418,7 +418,7 @@ class AnnotationSerializer(serializers.Serializer):
     resultId = serializers.UUIDField(source="result_id", read_only=True)
     name = serializers.CharField(read_only=True)
     score = serializers.FloatField(read_only=True, allow_null=True, help_text="0..1, null when only labelled")
-    label = serializers.CharField(read_only=True, allow_null=True, help_text="From the name's label set, or null")
+    label = serializers.CharField(read_only=True, allow_null=True, help_text="From the name's label set, or null")  # type: ignore[assignment]  # DRF takes declared fields off the class
     comment = serializers.CharField(read_only=True)
     author = serializers.CharField(source="author.username", read_only=True, help_text="The reviewer's username")
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
@@ -445,7 +445,7 @@ class AnnotationWriteSerializer(serializers.Serializer):
         help_text="One of the dataset's annotation names (default: its first)",
     )
     score = ScoreInputField(required=False, allow_null=True, help_text="0..1 or null")
-    label = StrictCharField(
+    label = StrictCharField(  # type: ignore[assignment]  # DRF takes declared fields off the class
         required=False, allow_null=True, allow_blank=True, help_text="One of the name's labels, or null"
     )
     comment = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)

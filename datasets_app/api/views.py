@@ -4,9 +4,10 @@ Rules live in `services` (writes) and the models' QuerySets (reads); a
 service's InvalidInput/StateConflict becomes a 400/409 in `errors.py`.
 """
 
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
@@ -402,7 +403,7 @@ class RunListView(ListApiView):
     throttle_classes = with_run_start_budget()
 
     def list(self) -> Response:
-        rows = self.paginate_queryset(self.get_queryset())
+        rows = self.paginate_queryset(self.get_queryset()) or []
         context = {**self.get_serializer_context(), "annotation_stats": annotations.run_stats(r.pk for r in rows)}
         return self.get_paginated_response(self.get_serializer(rows, many=True, context=context).data)
 
@@ -538,7 +539,8 @@ class AnnotationListView(ApiView):
         dataset = self.scoped_dataset(datasetId)
         result = get_result(dataset, runId, resultId)
         body = validated(s.AnnotationWriteSerializer, request.data)
-        annotation, created = annotations.annotation_save(result=result, dataset=dataset, author=request.user, **body)
+        author = cast(User, request.user)  # signed in: anonymous callers were answered 401
+        annotation, created = annotations.annotation_save(result=result, dataset=dataset, author=author, **body)
         return Response(
             s.AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
