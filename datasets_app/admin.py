@@ -30,6 +30,7 @@ from .models import (
     RunChunk,
     Trace,
     TraceOutbox,
+    default_annotation_config,
 )
 from .runs.tracing import trace_link
 
@@ -102,8 +103,11 @@ class DatasetAdminForm(forms.ModelForm):
         return self._checked_schema("output_schema")
 
     def clean_annotation_config(self) -> Any:
+        config = self.cleaned_data.get("annotation_config")
+        if config in (None, "", []):  # left blank: the default names and labels
+            return default_annotation_config()
         try:
-            return annotations.clean_config(self.cleaned_data["annotation_config"])
+            return annotations.clean_config(config)
         except InvalidInput as exc:
             raise forms.ValidationError(exc.message) from exc
 

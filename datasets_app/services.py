@@ -466,7 +466,8 @@ def items_set_split(*, dataset: Dataset, item_ids: Iterable[UUID | str], split: 
 
 def dataset_splits(dataset: Dataset) -> list[str]:
     """The split names the dataset's live items use, sorted."""
-    names = dataset.items.live().exclude(split=None).values_list("split", flat=True).distinct()
+    # No ordering: the default one would make `distinct` count (split, created_at) pairs.
+    names = dataset.items.live().exclude(split=None).order_by().values_list("split", flat=True).distinct()
     return sorted(name for name in names if name)
 
 
