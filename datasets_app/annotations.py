@@ -222,15 +222,23 @@ def run_stats(run_ids: Iterable[UUID]) -> dict[UUID, dict[str, AnnotationStats]]
     return dict(stats)
 
 
-def item_scores(run_id: UUID) -> dict[tuple[UUID, int], dict[str, float]]:
-    """Per (item, repetition) of a run: each annotation name's mean score over its
-    authors, keyed `annotation:<name>` (what compare adds beside the scorer scores)."""
-    sums: dict[tuple[UUID, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    rows = Annotation.objects.filter(run_id=run_id).exclude(score=None)
-    for item_id, repetition, name, score in rows.values_list("result__item_id", "result__repetition", "name", "score"):
-        if score is not None:
-            sums[(item_id, repetition)][key_of(name)].append(score)
-    return {key: {name: sum(v) / len(v) for name, v in by_name.items()} for key, by_name in sums.items()}
+def item_scores(run_ids: Iterable[UUID]) -> dict[UUID, dict[tuple[UUID, int], dict[str, float]]]:
+    """Per run, per (item, repetition): each annotation name's mean score over its
+    reviewers, keyed `annotation:<name>` (what compare adds beside the scorer
+    scores). One query for any number of runs; as many rows as reviewed results."""
+    sums: defaultdict[UUID, defaultdict[tuple[UUID, int], defaultdict[str, list[float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
+    rows = Annotation.objects.filter(run_id__in=list(run_ids)).exclude(score=None)
+    for run_id, item_id, repetition, name, score in rows.values_list(
+        "run_id", "result__item_id", "result__repetition", "name", "score"
+    ):
+        if score is not None:  # excluded above; the type does not know it
+            sums[run_id][(item_id, repetition)][key_of(name)].append(score)
+    return {
+        run_id: {key: {name: math.fsum(v) / len(v) for name, v in by_name.items()} for key, by_name in by_item.items()}
+        for run_id, by_item in sums.items()
+    }
 
 
 def reviewed_count(run_id: UUID, *, name: str | None = None, author: User | None = None) -> int:

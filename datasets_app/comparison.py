@@ -53,7 +53,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from . import annotations
 from .exceptions import InvalidInput
-from .models import Annotation, DatasetRun, DatasetRunResult
+from .models import DatasetRun, DatasetRunResult
 from .runs.summary import (
     DEFAULT_PASS_THRESHOLD,
     FLOAT_TOLERANCE,
@@ -529,7 +529,7 @@ def compare_with_baseline(
     refs = [RunRef.of(run) for run in runs]
     baseline_ref = RunRef.of(baseline)
     all_runs = [baseline, *runs]
-    reviewed = review_scores([run.pk for run in all_runs])
+    reviewed = annotations.item_scores([run.pk for run in all_runs])
     own = {
         run.pk: {s.scorer_id: s for s in scorer_stats(run, pass_threshold=pass_threshold)}
         | _review_stats(reviewed.get(run.pk, {}), pass_threshold)
@@ -583,25 +583,6 @@ def compare_with_baseline(
 def is_review_key(scorer_id: str) -> bool:
     """A key that stands for an annotation name (`annotation:human`), not a scorer id."""
     return annotations.name_of(scorer_id) is not None
-
-
-def review_scores(run_ids: Sequence[UUID]) -> dict[UUID, dict[tuple[UUID, int], dict[str, float]]]:
-    """`annotations.item_scores` of several runs in one query: per run, per (item,
-    repetition), each annotation name's mean score over its reviewers, keyed
-    `annotation:<name>`. As many rows as reviewed results, never the results."""
-    sums: defaultdict[UUID, defaultdict[tuple[UUID, int], defaultdict[str, list[float]]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(list))
-    )
-    rows = Annotation.objects.filter(run_id__in=run_ids).exclude(score=None)
-    for run_id, item_id, repetition, name, score in rows.values_list(
-        "run_id", "result__item_id", "result__repetition", "name", "score"
-    ):
-        if score is not None:  # excluded above; the type does not know it
-            sums[run_id][(item_id, repetition)][annotations.key_of(name)].append(score)
-    return {
-        run_id: {key: {name: math.fsum(v) / len(v) for name, v in by_name.items()} for key, by_name in by_item.items()}
-        for run_id, by_item in sums.items()
-    }
 
 
 def _review_stats(

@@ -22,6 +22,9 @@ CSV columns are mapped to item fields (`csv_items`), each column to one of:
   (`question` → `input.question`, `lang` → `input.lang` gives
   `{"question": …, "lang": …}`). The key is everything after the first dot,
   taken as it is (one level: `input.a.b` is the key "a.b").
+* `metadata`: the column is the item's metadata (JSON text or a string);
+  `metadata.<key>` fills one key of it.
+* `split`: the column names the item's split, as text ("2024" stays "2024").
 * `ignore`.
 
 Empty cells are absent, never null: an empty cell leaves its key out of the
@@ -55,19 +58,25 @@ MAPPING_CHOICES = [
     ("input", "Input"),
     ("expectedOutput", "Expected output"),
     ("context", "Context"),
+    ("metadata", "Metadata"),
+    ("split", "Split"),
     ("ignore", "Ignore"),
 ]
-ITEM_FIELDS = ("input", "expectedOutput", "context")
+ITEM_FIELDS = ("input", "expectedOutput", "context", "metadata", "split")
+# Fields a column fills whole, never key by key.
+WHOLE_ONLY_FIELDS = ("split",)
 FIELD_LABELS = dict(MAPPING_CHOICES)
 IGNORE = "ignore"
 # Keys an exported item carries besides its content; importing an export back ignores them.
-EXPORT_ONLY_KEYS = {"id", "itemId", "datasetId", "version", "createdAt", "updatedAt", "metadata"}
+EXPORT_ONLY_KEYS = {"id", "itemId", "datasetId", "version", "createdAt", "updatedAt"}
 
 _NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
 _COLUMN_GUESSES = {
     "input": {"input", "inputs", "question", "prompt", "query"},
     "expectedOutput": {"expectedoutput", "expected", "output", "answer", "reference", "target", "label"},
     "context": {"context", "contexts"},
+    "metadata": {"metadata", "meta"},
+    "split": {"split", "subset"},
 }
 
 
@@ -108,9 +117,13 @@ def parse_mapping(value: str) -> tuple[str, str | None] | None:
         return None
     field, dot, key = value.partition(".")
     if field not in ITEM_FIELDS:
-        raise ValueError(f"unknown mapping {value!r}: use input, expectedOutput, context, ignore or <field>.<key>")
+        raise ValueError(
+            f"unknown mapping {value!r}: use input, expectedOutput, context, metadata, split, ignore or <field>.<key>"
+        )
     if dot and not key:
         raise ValueError(f"mapping {value!r} needs a key after the dot")
+    if dot and field in WHOLE_ONLY_FIELDS:
+        raise ValueError(f"mapping {value!r}: a column is the whole {field}, not one key of it")
     return field, (key if dot else None)
 
 
@@ -145,6 +158,8 @@ def mapping_choices(column: str, *, input_schema: Any = None, output_schema: Any
         "input": [*schema_properties(input_schema), column],
         "expectedOutput": [*schema_properties(output_schema), column],
         "context": [column],
+        "metadata": [column],
+        "split": [],
     }
     choices = [(field, FIELD_LABELS[field]) for field in ITEM_FIELDS]
     for field in ITEM_FIELDS:
@@ -284,6 +299,9 @@ def _plan(header: list[str], mapping: dict[str, str]) -> tuple[dict[str, _FieldP
         if len(whole[field]) == 1 and not keyed[field]:
             plans[field] = _FieldPlan(whole[field][0], [])
             continue
+        if field in WHOLE_ONLY_FIELDS and len(whole[field]) > 1:
+            errors.append(f"columns {', '.join(header[i] for i in whole[field])} all fill the {field}; map one of them")
+            continue
         if len(whole[field]) == 1:
             column, other = header[whole[field][0]], header[keyed[field][0][1]]
             errors.append(
@@ -321,6 +339,10 @@ def csv_items(text: str, mapping: dict[str, str]) -> list[tuple[int, dict]]:
         entry: dict[str, Any] = {}
         row_errors: list[str] = []
         for field, plan in plans.items():
+            if field == "split" and plan.whole is not None:
+                if cells[plan.whole].strip():  # the cell as text: a split named "2024" is no number
+                    entry[field] = cells[plan.whole].strip()
+                continue
             if plan.whole is not None:
                 value = _cell_value(header, cells, plan.whole, row_number, row_errors)
                 if value is not None:
@@ -364,7 +386,7 @@ def _check_entry(entry: Any, where: str) -> list[str]:
         errors.append(f"{where}: the input is missing")
     unknown = sorted(set(entry) - set(ITEM_FIELDS) - EXPORT_ONLY_KEYS)
     if unknown:
-        errors.append(f"{where}: unknown field {', '.join(unknown)} (expected input, expectedOutput, context)")
+        errors.append(f"{where}: unknown field {', '.join(unknown)} (expected {', '.join(ITEM_FIELDS)})")
     return errors
 
 
@@ -456,6 +478,7 @@ def validate_items(*, dataset: Dataset, items: list[tuple[int, dict]]) -> None:
             services.validate_item_against_schemas(
                 dataset=dataset, input=entry.get("input"), expected_output=entry.get("expectedOutput")
             )
+            services.clean_split(entry.get("split"))
         except InvalidInput as exc:
             for path, messages in exc.errors.items():
                 errors.extend(f"row {row_number}: {wire_key(path)}: {message}" for message in messages)
@@ -486,6 +509,10 @@ def import_items(*, dataset: Dataset, text: str, fmt: str, mapping: dict[str, st
             new_item["expected_output"] = entry["expectedOutput"]
         if "context" in entry:
             new_item["context"] = entry["context"]
+        if "metadata" in entry:
+            new_item["metadata"] = entry["metadata"]
+        if "split" in entry:
+            new_item["split"] = entry["split"]
         new_items.append(new_item)
     try:
         return services.items_bulk_create(dataset=dataset, items=new_items)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from datasets_app import importers
+from datasets_app import exports, importers, services
 from datasets_app.importers import ImportFileError
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_json_lists_every_bad_entry():
     assert caught.value.errors == [
         "row 2: the input is missing",
         "row 3: expected an object with an input, got int",
-        "row 4: unknown field expected_output (expected input, expectedOutput, context)",
+        "row 4: unknown field expected_output (expected input, expectedOutput, context, metadata, split)",
     ]
 
 
@@ -230,7 +230,7 @@ def test_whole_field_columns_and_keyed_columns_mix_only_as_objects():
     [
         (
             {"a": "output"},
-            "column a: unknown mapping 'output': use input, expectedOutput, context, ignore or <field>.<key>",
+            "column a: unknown mapping 'output': use input, expectedOutput, context, metadata, split, ignore or <field>.<key>",
         ),
         ({"a": "input."}, "column a: mapping 'input.' needs a key after the dot"),
         ({"a": "context.x"}, "Map at least one column to the input."),
@@ -362,10 +362,13 @@ def test_mapping_choices_offer_whole_fields_keys_and_schema_properties():
         "input",
         "expectedOutput",
         "context",
+        "metadata",
+        "split",
         "input.question",
         "input.lang",
         "expectedOutput.lang",
         "context.lang",
+        "metadata.lang",
         "ignore",
     ]
     assert dict(choices)["input.question"] == "Input › question"
@@ -373,3 +376,29 @@ def test_mapping_choices_offer_whole_fields_keys_and_schema_properties():
     header = ["question", "answer"]
     for column, guess in zip(header, importers.guess_mappings(header, input_schema=QUESTION_SCHEMA), strict=True):
         assert guess in dict(importers.mapping_choices(column, input_schema=QUESTION_SCHEMA))
+
+
+def test_an_export_with_metadata_and_split_imports_back_with_them(make_dataset):
+    source = make_dataset(name="Source")
+    services.item_create(dataset=source, input="q1", expected_output="a1", metadata={"from": "run"}, split="2024")
+    services.item_create(dataset=source, input="q2", split="train")
+    text = b"".join(exports.export_items(source, "csv").streaming_content).decode()
+    header, _ = importers.read_csv(text)
+    copy = make_dataset(name="Copy")
+
+    importers.import_items(
+        dataset=copy, text=text, fmt="csv", mapping=dict(zip(header, importers.guess_mappings(header), strict=True))
+    )
+
+    rows = sorted(copy.items.values_list("input", "metadata", "split"))
+    assert rows == [("q1", {"from": "run"}, "2024"), ("q2", None, "train")]
+
+
+def test_an_import_refuses_a_split_that_is_not_text_naming_the_row(make_dataset):
+    dataset = make_dataset(name="Splits")
+
+    with pytest.raises(importers.ImportFileError) as error:
+        importers.import_items(dataset=dataset, text='{"input": "q", "split": 3}\n', fmt="jsonl")
+
+    assert error.value.errors == ["row 1: split: Must be a string or null."]
+    assert dataset.items.count() == 0

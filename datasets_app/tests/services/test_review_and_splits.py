@@ -88,7 +88,7 @@ def test_run_stats_give_each_name_its_mean_count_and_label_counts(capitals, grad
     assert annotations.reviewed_count(run.pk, name="human") == 2
     assert annotations.reviewed_count(run.pk, name="human", author=bob) == 1
     # Per item, the authors' mean, keyed as compare reads it beside scorer ids.
-    per_item = annotations.item_scores(run.pk)
+    per_item = annotations.item_scores([run.pk])[run.pk]
     assert per_item[(results[1].item_id, 0)] == {"annotation:human": 0.25}
 
 
