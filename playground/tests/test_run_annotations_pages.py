@@ -176,7 +176,7 @@ def test_result_page_lists_its_reviews_escaped(browser_client, reviewed, django_
     assert rows[1].startswith("human 0.80 good &lt;script&gt;x()&lt;/script&gt; alice")
     assert rows[2].startswith("human 0.40 unsure &lt;bob&gt;")
     assert "<script>x()" not in html
-    assert f'id="review-result" href="{review_url(run)}?result={results[0].id}"' in html
+    assert f'id="review-result" href="{review_url(run)}?filter=all&amp;result={results[0].id}"' in html
 
 
 def test_result_page_without_reviews_says_so(browser_client, reviewed):
@@ -191,7 +191,7 @@ def test_trace_page_links_to_review_its_result(browser_client, make_dataset):
     result = add_result(run, dataset.items.get(), trace_id="c" * 32)
     end_run(run)
     html = browser_client.get(reverse("trace-detail", args=["c" * 32])).content.decode()
-    assert f'href="{review_url(run)}?result={result.id}" id="review-result"' in html
+    assert f'href="{review_url(run)}?filter=all&amp;result={result.id}" id="review-result"' in html
     assert DatasetRunResult.objects.filter(pk=result.pk).exists()
 
 

@@ -603,7 +603,7 @@ def result_detail(request: HttpRequest, dataset_id: UUID, run_id: UUID, result_i
             "diff": diff,
             "diff_changed": any(segment.kind != textdiff.SAME for segment in diff),
             "reviews": list(reviews),
-            "review_url": f"{reverse('run-review', args=[run.dataset_id, run.pk])}?result={result.pk}",
+            "review_url": f"{reverse('run-review', args=[run.dataset_id, run.pk])}?filter=all&result={result.pk}",
             "previous": previous and {"result": previous, "label": item_label(previous.item, previous.item_id)},
             "next": following and {"result": following, "label": item_label(following.item, following.item_id)},
         },

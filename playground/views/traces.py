@@ -109,7 +109,9 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             )
         if result is not None:
             result_url = reverse("result-detail", args=[trace.run.dataset_id, trace.run_id, result.pk])
-            review_url = f"{reverse('run-review', args=[trace.run.dataset_id, trace.run_id])}?result={result.pk}"
+            review_url = (
+                f"{reverse('run-review', args=[trace.run.dataset_id, trace.run_id])}?filter=all&result={result.pk}"
+            )
     return render(
         request,
         "traces/detail.html",

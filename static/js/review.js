@@ -16,13 +16,6 @@
   const PANEL = "review-panel";
   const NOT_TYPED = new Set(["range", "checkbox", "radio", "button", "submit", "reset", "image", "color", "file"]);
 
-  // htmx "settles" the style attribute of elements whose id is in both the old and the new
-  // panel by copying it over with setAttribute, which the CSP (style-src 'self') refuses and
-  // reports: form controls carry an empty style="" by then. Nothing here is styled inline.
-  if (window.htmx) {
-    window.htmx.config.attributesToSettle = window.htmx.config.attributesToSettle.filter((name) => name !== "style");
-  }
-
   const panel = () => document.getElementById(PANEL);
   const reviewForm = () => document.querySelector(`#${PANEL} form.review-form`);
 
