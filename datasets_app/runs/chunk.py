@@ -4,11 +4,13 @@ chunk when every outcome is stored.
 
 Before items start, the chunk announces how far it has gone (`frontier`):
 if this worker dies, the next holder counts one crash against each announced
-item that has no result. An item with two crashes runs alone, so that a
-third crash is its own; at three it is failed without running again.
+item that has no result. An item with two crashes runs alone, so that each
+later crash is its own (no window announced for other items reaches it); at
+two crashes alone it is failed without running again.
 """
 
 import asyncio
+import bisect
 import logging
 from collections.abc import Callable
 from enum import Enum
@@ -20,7 +22,7 @@ from ..models import DatasetRun
 from . import lifecycle, registry
 from .isolation import pool
 from .item import ItemExecutor, Job, Outcome
-from .lifecycle import MAX_ITEM_CRASHES, Claim
+from .lifecycle import ALONE_AFTER_CRASHES, MAX_ITEM_CRASHES, Claim
 from .recording import Written
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class ChunkRunner:
         self.announced = -1
         self.announcing: asyncio.Task | None = None
         self.window = max(ANNOUNCE_AHEAD, 2 * self.run.max_concurrency)
+        self.alone_jobs: list[int] = []  # indices into self.jobs, ascending (set in _feed)
 
     @property
     def discarding(self) -> bool:
@@ -115,6 +118,13 @@ class ChunkRunner:
             return
         jobs, done = await self.worker.db(self._load_jobs)
         self.jobs = [job for job in jobs if (job.item_id, job.repetition) not in done]
+        # Jobs that run alone: no window announced for the others may reach them, so a
+        # crash is counted against one only while it really is the one running.
+        self.alone_jobs = [
+            index
+            for index, job in enumerate(self.jobs)
+            if ALONE_AFTER_CRASHES <= self.chunk.crash_counts.get(job.key, 0) < MAX_ITEM_CRASHES
+        ]
         executor = ItemExecutor(
             run_id=run.pk,
             dataset_id=run.dataset_id,
@@ -134,7 +144,7 @@ class ChunkRunner:
                 message = f"The worker crashed {crashes} times while running this item; it was not run again"
                 self._submit(Outcome.failed_without_running(job, message))
                 continue
-            alone = crashes == MAX_ITEM_CRASHES - 1
+            alone = crashes >= ALONE_AFTER_CRASHES
             if alone:
                 await self._wait_until_idle()
             # The slot first: only an item about to start is announced (and
@@ -217,10 +227,21 @@ class ChunkRunner:
             await self._announce(index)
             self.announced = index  # the next job announces a fresh window
         elif index > self.announced:
-            await self._announce(min(index + window, len(self.jobs)) - 1)
-        elif self.announcing is None and index > self.announced - window // 2 and self.announced < len(self.jobs) - 1:
-            self.announcing = asyncio.create_task(self._announce(min(self.announced + 1 + window, len(self.jobs)) - 1))
+            await self._announce(self._window_end(index))
+        elif (
+            self.announcing is None
+            and index > self.announced - window // 2
+            and self._window_end(self.announced + 1) > self.announced
+        ):
+            self.announcing = asyncio.create_task(self._announce(self._window_end(self.announced + 1)))
         return not self.stopped
+
+    def _window_end(self, start: int) -> int:
+        """The last job a window from `start` announces: `window` jobs on, never past
+        the end nor onto the next job that runs alone (`start - 1` when that is `start`)."""
+        position = bisect.bisect_left(self.alone_jobs, start)
+        next_alone = self.alone_jobs[position] if position < len(self.alone_jobs) else len(self.jobs)
+        return min(start + self.window, len(self.jobs), next_alone) - 1
 
     async def _announce(self, through: int) -> None:
         held = await self.worker.db(

@@ -45,7 +45,12 @@ CHUNK_TRANSITIONS: dict[str, set[str]] = {
     Chunk.DONE: set(),
 }
 
-MAX_ITEM_CRASHES = 3  # an item the worker died on this many times is failed, not retried
+# An item in flight when its worker died twice runs alone from then on, so each
+# later crash is its own; after two of those (four in all) it is failed, not run
+# again. One crash while alone is not enough: an outside kill -9 that happens to
+# land while an innocent item runs alone must not fail it.
+ALONE_AFTER_CRASHES = 2
+MAX_ITEM_CRASHES = 4
 
 
 def _sources(table: dict[str, set[str]], to: str) -> list[str]:

@@ -107,7 +107,7 @@ def assert_every_item_exactly_once(run: DatasetRun, items: int) -> None:
     assert run.succeeded_count + run.failed_count == items
 
 
-def test_an_item_that_kills_its_worker_fails_alone_after_three_crashes(make_dataset, workers):
+def test_an_item_that_kills_its_worker_fails_after_two_crashes_alone(make_dataset, workers):
     dataset = make_dataset(items=[{"input": f"item {i}"} for i in range(12)] + [{"input": "poison"}])
     run = services.run_start(dataset=dataset, target_type="callable", target_id="test-poison", max_concurrency=4)
     supervisor = workers("--processes", "1")
@@ -118,7 +118,7 @@ def test_an_item_that_kills_its_worker_fails_alone_after_three_crashes(make_data
     assert_every_item_exactly_once(run, 13)
     assert (run.succeeded_count, run.failed_count) == (12, 1)
     assert run.results.get(input="poison").error == (
-        "The worker crashed 3 times while running this item; it was not run again"
+        "The worker crashed 4 times while running this item; it was not run again"
     )
 
 
@@ -131,7 +131,7 @@ def test_an_item_that_blocks_the_event_loop_loses_its_worker_not_the_run(make_da
 
     assert run.status == "completed"
     assert_every_item_exactly_once(run, 9)
-    assert run.results.get(input="block").error.startswith("The worker crashed 3 times")  # type: ignore[union-attr]
+    assert run.results.get(input="block").error.startswith("The worker crashed 4 times")  # type: ignore[union-attr]
 
 
 def test_sigterm_drains_and_releases_the_chunk_for_the_next_worker(make_dataset, workers, settings):
