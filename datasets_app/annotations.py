@@ -65,8 +65,9 @@ def clean_config(config: Any, *, field: str = "annotation_config") -> list[dict[
         if unknown:
             raise InvalidInput(f"Invalid annotation name at {where}", {where: [f"Unknown key {sorted(unknown)[0]}."]})
         name = entry["name"].strip()
-        if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
-            message = f"A name of 1 to {MAX_NAME_LENGTH} printable characters."
+        # No ":" in a name, no "|" in a label: the settings page writes them as "name: a | b".
+        if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable() or ":" in name:
+            message = f'A name of 1 to {MAX_NAME_LENGTH} printable characters, without ":".'
             raise InvalidInput(f"Invalid annotation name at {where}", {f"{where}/name": [message]})
         if any(c["name"] == name for c in cleaned):
             raise InvalidInput(f"Duplicate annotation name {name!r}", {f"{where}/name": ["Names must be distinct."]})
@@ -75,9 +76,9 @@ def clean_config(config: Any, *, field: str = "annotation_config") -> list[dict[
             raise InvalidInput(f"Invalid labels at {where}", {f"{where}/labels": ["Must be a list of strings."]})
         labels = list(dict.fromkeys(label.strip() for label in labels if label.strip()))
         if len(labels) > MAX_LABELS or any(
-            len(label) > MAX_LABEL_LENGTH or not label.isprintable() for label in labels
+            len(label) > MAX_LABEL_LENGTH or not label.isprintable() or "|" in label for label in labels
         ):
-            message = f"At most {MAX_LABELS} labels of at most {MAX_LABEL_LENGTH} printable characters."
+            message = f'At most {MAX_LABELS} labels of at most {MAX_LABEL_LENGTH} printable characters, without "|".'
             raise InvalidInput(f"Invalid labels at {where}", {f"{where}/labels": [message]})
         cleaned.append({"name": name, "labels": labels})
     return cleaned
@@ -136,15 +137,17 @@ def annotation_save(
     if labels is None:
         errors["name"] = [f"Not an annotation name of this dataset (one of: {', '.join(names) or 'none'})."]
     if score is not None:
-        if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        if isinstance(score, bool) or not isinstance(score, int | float) or score != score:  # NaN
             errors["score"] = ["Must be a number between 0 and 1, or null."]
-        elif not 0 <= score <= 1:
+        elif not 0 <= score <= 1:  # compared, not float()ed: an integer of 400 digits overflows a float
             errors["score"] = ["Must be between 0 and 1."]
     if label is not None:
         if not isinstance(label, str):
             errors["label"] = ["Must be a string or null."]
         else:
             label = label.strip() or None
+            if label is not None and "\x00" in label:
+                errors["label"] = ["Must not contain a NUL character."]
             if label is not None and labels is not None and label not in labels:
                 allowed = ", ".join(labels) if labels else "none are configured"
                 errors["label"] = [f"Not a label of {name!r} (allowed: {allowed})."]
@@ -152,6 +155,8 @@ def annotation_save(
         errors["comment"] = ["Must be a string."]
     elif comment and len(comment) > MAX_COMMENT_LENGTH:
         errors["comment"] = [f"At most {MAX_COMMENT_LENGTH} characters."]
+    elif comment and "\x00" in comment:  # PostgreSQL text cannot hold one
+        errors["comment"] = ["Must not contain a NUL character."]
     if not errors and score is None and label is None:
         errors["score"] = ["Give a score, a label or both."]
     if errors:

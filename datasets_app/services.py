@@ -424,9 +424,11 @@ def items_bulk_delete(*, dataset: Dataset, item_ids: Iterable[UUID | str]) -> in
             return 0
         dataset_version = _next_dataset_version(dataset)
         _close_current_versions([i.pk for i in items], dataset_version)
+        now = timezone.now()  # bulk_update does not apply auto_now
         for item in items:
             item.version += 1
             item.is_deleted = True
+            item.updated_at = now
         DatasetItem.objects.bulk_update(items, ["version", "is_deleted", "updated_at"], batch_size=500)
         DatasetItemVersion.objects.bulk_create(
             [DatasetItemVersion.for_item(i, dataset_version=dataset_version, is_deleted=True) for i in items],
@@ -453,9 +455,11 @@ def items_set_split(*, dataset: Dataset, item_ids: Iterable[UUID | str], split: 
             return 0
         dataset_version = _next_dataset_version(dataset)
         _close_current_versions([i.pk for i in items], dataset_version)
+        now = timezone.now()  # bulk_update does not apply auto_now
         for item in items:
             item.version += 1
             item.split = split
+            item.updated_at = now
         DatasetItem.objects.bulk_update(items, ["version", "split", "updated_at"], batch_size=500)
         DatasetItemVersion.objects.bulk_create(
             [DatasetItemVersion.for_item(i, dataset_version=dataset_version) for i in items], batch_size=500

@@ -58,6 +58,8 @@ def test_grading_a_finished_run_changes_none_of_its_counters(capitals, graded, u
         ({"score": float("nan")}, "score", "a number"),
         ({"label": "meh"}, "label", "allowed: good, bad, unsure"),
         ({"comment": "no grade"}, "score", "a score, a label or both"),
+        ({"score": 10**400}, "score", "between 0 and 1"),  # too big for a float: no OverflowError
+        ({"score": 1, "comment": "a\x00b"}, "comment", "NUL"),  # PostgreSQL text cannot hold it
     ],
 )
 def test_a_bad_annotation_names_its_field_and_stores_nothing(capitals, graded, user, fields, field, says):
@@ -101,6 +103,11 @@ def test_the_label_settings_are_cleaned_and_bad_ones_refused(capitals):
         annotations.parse_config_text("human: a\nhuman: b")
     with pytest.raises(InvalidInput, match="At least one"):
         services.dataset_update(dataset=capitals, annotation_config=[])
+    # What the settings text could not write back unchanged is refused at every door.
+    with pytest.raises(InvalidInput, match="Invalid annotation name"):
+        services.dataset_update(dataset=capitals, annotation_config=[{"name": "tone:formal"}])
+    with pytest.raises(InvalidInput, match="Invalid labels"):
+        services.dataset_update(dataset=capitals, annotation_config=[{"name": "human", "labels": ["good|ok"]}])
 
 
 def test_a_split_change_is_a_new_dataset_version_and_the_old_version_keeps_its_split(capitals):
@@ -111,6 +118,8 @@ def test_a_split_change_is_a_new_dataset_version_and_the_old_version_keeps_its_s
 
     capitals.refresh_from_db()
     assert (moved, again, capitals.version) == (2, 0, 2)  # nothing to move: no new version
+    items[0].refresh_from_db()
+    assert items[0].updated_at > items[2].updated_at
     assert services.dataset_splits(capitals) == ["test"]
     at = DatasetItemVersion.objects.at_version
     assert at(capitals, 1).in_split("test").count() == 0
