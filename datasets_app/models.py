@@ -542,17 +542,17 @@ class DatasetRunResultQuerySet(models.QuerySet["DatasetRunResult"]):
         return self.annotate(filter_score=score_of(scorer_id)).filter(filter_score__lt=threshold)
 
     def ordered_by_score(self, scorer_id: str, *, descending: bool = False) -> Self:
-        """By one scorer's score (unscored results last), then id."""
+        """By one scorer's score (unscored results last), then dataset order."""
         score = F("sort_score")
         ordering = score.desc(nulls_last=True) if descending else score.asc(nulls_last=True)
-        return self.annotate(sort_score=score_of(scorer_id)).order_by(ordering, "id")
+        return self.annotate(sort_score=score_of(scorer_id)).order_by(ordering, "item_id", "repetition")
 
     def ordered_by_latency(self, *, descending: bool = False) -> Self:
-        return self.order_by("-latency" if descending else "latency", "id")
+        return self.order_by("-latency" if descending else "latency", "item_id", "repetition")
 
     def ordered_by_annotation(self, name: str, *, descending: bool = False) -> Self:
         """By the mean score of one annotation name over its reviewers (results
-        without one last), then id; the (result, name, author) index serves each lookup."""
+        without one last), then dataset order; the (result, name, author) index serves each lookup."""
         mean = (
             Annotation.objects.filter(result_id=OuterRef("pk"), name=name)
             .values("result_id")
@@ -561,7 +561,9 @@ class DatasetRunResultQuerySet(models.QuerySet["DatasetRunResult"]):
         )
         score = F("sort_annotation")
         ordering = score.desc(nulls_last=True) if descending else score.asc(nulls_last=True)
-        return self.annotate(sort_annotation=Subquery(mean, output_field=FloatField())).order_by(ordering, "id")
+        return self.annotate(sort_annotation=Subquery(mean, output_field=FloatField())).order_by(
+            ordering, "item_id", "repetition"
+        )
 
 
 class DatasetRunResult(models.Model):

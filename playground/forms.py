@@ -10,7 +10,7 @@ from typing import Any, cast
 from django import forms
 from django.utils.html import escape
 
-from datasets_app import annotations, curation, importers, jsonsafe, services
+from datasets_app import annotations, importers, jsonsafe, services
 from datasets_app.exceptions import InvalidInput, PlaygroundError
 from datasets_app.models import Dataset, DatasetItem
 from datasets_app.runs import registry
@@ -310,11 +310,14 @@ class AddToDatasetForm(forms.Form):
     new_name = forms.CharField(
         required=False, max_length=255, label="or a new dataset named", help_text="Leave blank to use the list."
     )
+    # The item's expected output by default: results added because they went wrong would
+    # otherwise make their wrong answer the expected one.
     expected_from = forms.ChoiceField(
         label="Expected output from",
-        choices=list(zip(curation.EXPECTED_FROM, ["the run's output", "the item's expected output"], strict=True)),
-        initial="output",
+        choices=[("expected", "the item's expected output"), ("output", "the run's output")],
+        initial="expected",
         widget=forms.RadioSelect,
+        help_text="Use the run's output only for answers a reviewer approved.",
     )
     split = forms.CharField(
         required=False,

@@ -21,7 +21,9 @@ MAX_SPLIT_NAMES = 100
 
 
 @register.simple_tag(takes_context=True)
-def add_to_dataset_form(context: Any, run: Any, result: Any = None) -> str:
+def add_to_dataset_form(context: Any, run: Any, result: Any = None, next: str | None = None) -> str:
+    """The form for `run`'s checked results (or one `result`); `next` is where to go back
+    to (default: this page)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if request is None or user is None:
@@ -41,7 +43,7 @@ def add_to_dataset_form(context: Any, run: Any, result: Any = None) -> str:
     )
     return render_to_string(
         "curation/add_to_dataset_form.html",
-        {"run": run, "result": result, "form": form, "splits": list(splits), "next": _page_path(request)},
+        {"run": run, "result": result, "form": form, "splits": list(splits), "next": next or _page_path(request)},
         request=request,
     )
 

@@ -223,3 +223,16 @@ def test_review_scores_are_compared_like_a_scorer_and_named_as_reviews(browser_c
     assert '<th scope="row"><span class="review-key">&lt;b&gt;human&lt;/b&gt; (review)</span> mean</th>' in html
     assert "annotation:" not in html and "<b>human" not in html
     assert len(re.findall(r'<tr class="regressed">', html)) == 20
+
+
+def test_a_review_no_item_shares_is_not_compared_rather_than_unchanged(browser_client, user, twenty):
+    baseline = finished_run(twenty, [1.0] * 20, name="Baseline")
+    candidate = finished_run(twenty, [1.0] * 20, name="Candidate")
+    for result in baseline.results.all()[:5]:
+        annotations.annotation_save(result=result, dataset=twenty, author=user, score=1.0)
+
+    html = compare(browser_client, twenty, baseline, candidate).content.decode()
+
+    review = scorer_cell(html, 1)
+    assert "Not compared" in review and "Unchanged" not in review
+    assert "Unchanged" in scorer_cell(html, 0)  # the scorer both runs have is still judged

@@ -5,6 +5,7 @@ fine-tuning and annotated exports."""
 import csv
 import io
 import json
+import re
 
 import pytest
 from django.contrib.messages import get_messages
@@ -67,8 +68,9 @@ def finished(make_dataset, team):
 def render_tag(run, user, **kwargs) -> str:
     request = RequestFactory().get("/somewhere/?tab=results&page=2")
     request.user = user
-    template = Template("{% load curation %}{% add_to_dataset_form run result=result %}")
-    return template.render(Context({"request": request, "run": run, "result": kwargs.get("result")}))
+    template = Template("{% load curation %}{% add_to_dataset_form run result=result next=next %}")
+    context = {"request": request, "run": run, "result": kwargs.get("result"), "next": kwargs.get("next")}
+    return template.render(Context(context))
 
 
 # ---- add to dataset -----------------------------------------------------------------
@@ -212,12 +214,16 @@ def test_the_form_for_an_editor(user, finished, make_dataset, team):
     assert f'<option value="{finished.dataset_id}" selected>Capitals</option>' in html
     assert "Another in the team" in html and "Personal" not in html
     assert 'name="new_name"' in html and 'name="expected_from"' in html
+    # Results added because they went wrong keep the item's expected answer unless told otherwise.
+    assert re.search(r'<input type="radio" name="expected_from" value="expected"[^>]*checked', html)
+    assert not re.search(r'<input type="radio" name="expected_from" value="output"[^>]*checked', html)
     assert '<option value="train"></option>' in html  # the split names datalist
     assert 'name="next" value="/somewhere/?tab=results&amp;page=2"' in html
     assert 'type="hidden" name="result_ids"' not in html
     assert ">Add to dataset</button>" in html
-    one = render_tag(finished, user, result=finished.results_list[0])
+    one = render_tag(finished, user, result=finished.results_list[0], next="/review/?result=1")
     assert f'<input type="hidden" name="result_ids" value="{finished.results_list[0].id}">' in one
+    assert 'name="next" value="/review/?result=1"' in one  # the review queue names its own result's page
 
 
 # ---- items tab: split column, filter, bulk split, item fields ---------------------------

@@ -202,3 +202,23 @@ def test_a_live_runs_table_offers_no_checkboxes(browser_client, make_dataset):
     add_result(run, dataset.items.order_by("position").first())
     html = browser_client.get(detail_url(run)).content.decode()
     assert "item-link" in html and 'name="result_ids"' not in html
+
+
+def test_the_poll_that_sees_the_run_end_brings_the_exports_and_review_links(
+    browser_client, capitals, user, django_user_model
+):
+    run = make_run(capitals)
+    results = [add_result(run, item) for item in capitals.items.order_by("position")]
+
+    live = browser_client.get(fragment_url(run)).content.decode()
+    end_run(run)
+    bob = django_user_model.objects.create_user("bob")
+    annotations.annotation_save(result=results[0], dataset=capitals, author=bob, score=1)
+    annotations.annotation_save(result=results[1], dataset=capitals, author=user, score=1)
+    final = browser_client.get(fragment_url(run)).content.decode()
+
+    assert 'id="review-results"' not in live and "#run-actions" not in live
+    assert 'hx-swap-oob="innerHTML:#run-actions"' in final and 'id="review-results"' in final
+    assert 'id="finetune-export"' in final
+    # Left for this user under the first name: bob's review of another result does not count.
+    assert "Review unreviewed (2 left)" in text(final)

@@ -513,13 +513,15 @@ def run_detail(request: HttpRequest, dataset_id: UUID, run_id: UUID) -> HttpResp
         if form.save(run) is not None:
             messages.success(request, f"Saved run “{run_name(run)}”.")
             return redirect(run)
-        context = _results_context(request, run) | _review_links(run) | {"can_edit": True, "edit_form": form}
+        context = (
+            _results_context(request, run) | _review_links(run, request.user) | {"can_edit": True, "edit_form": form}
+        )
         return render(request, "runs/detail.html", context, status=400)
     run = _get_run(request, dataset_id, run_id)
     can_edit = _can_edit(run)
     context = (
         _results_context(request, run)
-        | _review_links(run)
+        | _review_links(run, request.user)
         | {
             "can_edit": can_edit,
             "edit_form": RunEditForm.for_run(run) if can_edit else None,
@@ -528,10 +530,16 @@ def run_detail(request: HttpRequest, dataset_id: UUID, run_id: UUID) -> HttpResp
     return render(request, "runs/detail.html", context)
 
 
-def _review_links(run: DatasetRun) -> dict[str, Any]:
-    """The header's "Review results" links: the queue, and its unreviewed results and how many."""
+def _review_links(run: DatasetRun, user: Any) -> dict[str, Any]:
+    """The header's "Review results" links: the queue, and how many results the
+    user has left to review under the dataset's first annotation name (what the
+    queue's "not yet reviewed" filter shows them)."""
     url = reverse("run-review", args=[run.dataset_id, run.pk])
-    unreviewed = max(0, run.done_count - annotations.reviewed_count(run.pk)) if run.done_count else 0
+    names = annotations.names_of(run.dataset)
+    unreviewed = 0
+    if run.done_count:
+        mine = annotations.reviewed_count(run.pk, name=names[0] if names else None, author=user)
+        unreviewed = max(0, run.done_count - mine)
     return {"review_url": url, "unreviewed_url": f"{url}?filter=unreviewed", "unreviewed": unreviewed}
 
 
@@ -540,7 +548,10 @@ def run_results_fragment(request: HttpRequest, dataset_id: UUID, run_id: UUID) -
     """The polled results section alone (and the live region's new text, swapped
     out of band); without hx-get once the run is terminal."""
     run = _get_run(request, dataset_id, run_id)
-    return render(request, "runs/detail.html#results-fragment", _results_context(request, run))
+    context = _results_context(request, run)
+    if run.is_terminal:  # the last poll also refreshes the header's exports and review links
+        context |= _review_links(run, request.user)
+    return render(request, "runs/detail.html#results-fragment", context)
 
 
 def _neighbours(result: DatasetRunResult) -> tuple[DatasetRunResult | None, DatasetRunResult | None]:
