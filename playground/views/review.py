@@ -58,6 +58,12 @@ class HtmxRequest(HttpRequest):
     htmx: HtmxDetails
 
 
+def score_text(score: float) -> str:
+    """A score as the slider shows it, to its 0.01 step: 1.0, 0.7, 0.75 (what review.js writes too)."""
+    text = f"{score:.2f}"
+    return text[:-1] if text.endswith("0") else text
+
+
 def _can_edit(run: DatasetRun) -> bool:
     role = getattr(run, "user_role", None)
     return role is not None and ProjectRole(role).allows(ProjectRole.EDITOR)
@@ -228,13 +234,14 @@ class Review:
         if form is None:
             form = {
                 "scored": mine is not None and mine.score is not None,
-                "score": f"{mine.score:.1f}" if mine is not None and mine.score is not None else "",
+                # As saved to the slider's 0.01 (0.75 stays 0.75): a comment-only edit keeps the score.
+                "score": score_text(mine.score) if mine is not None and mine.score is not None else "",
                 "label": (mine.label or "") if mine is not None else "",
                 "comment": mine.comment if mine is not None else "",
             }
         # The slider needs a value; an unscored form shows it in the middle, dimmed ("no score").
         given = finite_float(form["score"]) if form.get("scored") else None
-        form["slider"] = f"{given:.1f}" if given is not None and 0 <= given <= 1 else f"{DEFAULT_BELOW:.1f}"
+        form["slider"] = score_text(given) if given is not None and 0 <= given <= 1 else f"{DEFAULT_BELOW:.1f}"
         context |= {
             "label": item_label(result.item, result.item_id),
             "scores": [entry for entry in result.scores if isinstance(entry, dict)],

@@ -42,7 +42,7 @@
   function showScore(form) {
     const { range, given, shown } = scoreParts(form);
     if (!range || !given || !shown) return;
-    shown.textContent = given.checked ? Number(range.value).toFixed(1) : "—";
+    shown.textContent = given.checked ? Number(range.value).toFixed(2).replace(/0$/, "") : "—";
   }
 
   function setScore(form, value) {
