@@ -414,3 +414,22 @@ def test_only_get_reads_and_only_post_saves(browser_client, queue):
     url, _ = review_url(run)
     assert browser_client.post(url).status_code == 405
     assert browser_client.get(annotate_url(results[0])).status_code == 405
+
+
+def test_i_can_remove_my_own_review_and_no_one_elses(browser_client, queue, user, django_user_model):
+    run, results = queue
+    bob = django_user_model.objects.create_user("bob")
+    grade(results[0], user, score=0.9)
+    grade(results[0], bob, score=0.1)
+    page = get(browser_client, run, filter="all", result=results[0].pk).content.decode()
+    assert 'id="review-remove"' in page
+    # After the save button, so the form's default submit (Enter) never removes.
+    assert page.index("Save and next") < page.index('id="review-remove"')
+
+    response = browser_client.post(annotate_url(results[0], filter="all"), {"action": "remove"}, HTTP_HX_REQUEST="true")
+
+    html = response.content.decode()
+    assert response.status_code == 200 and "Removed your review of item #1." in html
+    assert list(Annotation.objects.filter(result=results[0]).values_list("author__username", flat=True)) == ["bob"]
+    assert 'id="review-remove"' not in html  # nothing of mine left to remove
+    assert 'id="review-scored" name="scored" value="1" checked' not in html

@@ -305,6 +305,8 @@ def result_annotate(request: HtmxRequest, dataset_id: UUID, run_id: UUID, result
     result = _result_of(run, result_id)
     review = Review(request, run, Queue.from_query(request.GET, run, can_edit=True), can_edit=True)
     data = request.POST
+    if data.get("action") == "remove":
+        return _remove_review(request, review, result)
     form: dict[str, Any] = {
         "scored": bool(data.get("scored")),
         "score": data.get("score", "").strip(),
@@ -356,3 +358,19 @@ def result_annotate(request: HtmxRequest, dataset_id: UUID, run_id: UUID, result
     else:
         context, url = review.context(following, at_end=following is None, saved=saved), review.result_url(following)
     return push_url(_render(request, context), url)
+
+
+def _remove_review(request: HtmxRequest, review: "Review", result: DatasetRunResult) -> HttpResponse:
+    """Delete the user's own annotation of the result (under the queue's name) and
+    show the result again, now unreviewed by them."""
+    mine = Annotation.objects.filter(result=result, name=review.queue.name, author=review.user).first()
+    label = item_label(result.item, result.item_id)
+    if mine is not None:
+        annotations.annotation_delete(annotation=mine)
+    text = f"Removed your review of item {label}." if mine else f"You had no review of item {label}."
+    if not request.htmx:
+        messages.success(request, text)
+        return redirect(review.result_url(result))
+    context = review.context(result)
+    context["removed"] = text
+    return push_url(_render(request, context), review.result_url(result))
