@@ -21,9 +21,18 @@ MAX_SPLIT_NAMES = 100
 
 
 @register.simple_tag(takes_context=True)
-def add_to_dataset_form(context: Any, run: Any, result: Any = None, next: str | None = None) -> str:
-    """The form for `run`'s checked results (or one `result`); `next` is where to go back
-    to (default: this page)."""
+def add_to_dataset_form(
+    context: Any,
+    run: Any,
+    result: Any = None,
+    next: str | None = None,
+    form_id: str = "add-to-dataset",
+    title: str = "",
+) -> str:
+    """The form for `run`'s checked results (checkboxes with `form="<form_id>"`) or
+    one `result`; `next` is where to go back to (default: this page). A page with
+    several runs (compare) renders one form per run, each with its own `form_id`
+    and a `title` naming the run."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if request is None or user is None:
@@ -32,7 +41,8 @@ def add_to_dataset_form(context: Any, run: Any, result: Any = None, next: str | 
     role = getattr(run, "user_role", None) or access.role_in(user, project)
     if role is None or not ProjectRole(role).allows(ProjectRole.EDITOR):
         return ""
-    form = AddToDatasetForm(run=run, user=user, auto_id="add-to-dataset-%s")
+    form = AddToDatasetForm(run=run, user=user, auto_id=f"{form_id}-%s")
+    form.fields["split"].widget.attrs["list"] = f"{form_id}-splits"
     targets = form.fields["target"].queryset  # type: ignore[attr-defined]
     splits = (
         DatasetItem.objects.filter(dataset__in=targets, is_deleted=False)
@@ -43,7 +53,15 @@ def add_to_dataset_form(context: Any, run: Any, result: Any = None, next: str | 
     )
     return render_to_string(
         "curation/add_to_dataset_form.html",
-        {"run": run, "result": result, "form": form, "splits": list(splits), "next": next or _page_path(request)},
+        {
+            "run": run,
+            "result": result,
+            "form": form,
+            "splits": list(splits),
+            "next": next or _page_path(request),
+            "form_id": form_id,
+            "title": title,
+        },
         request=request,
     )
 

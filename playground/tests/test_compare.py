@@ -6,7 +6,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from datasets_app import annotations, services
+from datasets_app import annotations, projects, services
+from datasets_app.models import DatasetItem
 from datasets_app.tests.factories import add_result, end_run, make_run
 
 pytestmark = pytest.mark.django_db
@@ -236,3 +237,42 @@ def test_a_review_no_item_shares_is_not_compared_rather_than_unchanged(browser_c
     review = scorer_cell(html, 1)
     assert "Not compared" in review and "Unchanged" not in review
     assert "Unchanged" in scorer_cell(html, 0)  # the scorer both runs have is still judged
+
+
+def test_items_picked_in_a_runs_column_are_added_from_that_runs_form(browser_client, user, capitals):
+    baseline = finished_run(capitals, [1.0] * 3, name="Baseline")
+    candidate = finished_run(capitals, [0.0] * 3, outputs=["wrong"] * 3, name="Candidate")
+    html = compare(browser_client, capitals, baseline, candidate).content.decode()
+    picked = candidate.results.order_by("item_id").first()
+
+    # One form per run; each column's checkboxes belong to its run's form.
+    assert f'<form id="add-from-{baseline.pk}"' in html and f'<form id="add-from-{candidate.pk}"' in html
+    assert f'value="{picked.pk}" form="add-from-{candidate.pk}"' in html
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))  # two forms on one page, no id twice
+    response = browser_client.post(
+        reverse("results-add-to-dataset", args=[capitals.id, candidate.id]),
+        {"result_ids": [str(picked.pk)], "new_name": "Regressions", "split": "hard", "expected_from": "expected"},
+    )
+
+    assert response.status_code == 302
+    added = DatasetItem.objects.get(dataset__name="Regressions")
+    assert isinstance(added.metadata, dict)
+    assert (added.split, added.expected_output, added.metadata["source"]["runId"]) == (
+        "hard",
+        picked.expected_output,
+        str(candidate.pk),
+    )
+
+
+def test_a_viewer_gets_no_add_to_dataset_forms_on_compare(client, capitals, django_user_model):
+    baseline = finished_run(capitals, [1.0] * 3)
+    candidate = finished_run(capitals, [0.0] * 3)
+    viewer = django_user_model.objects.create_user("viewer")
+    projects.member_set(project=capitals.project, username="viewer", role="viewer")
+    client.force_login(viewer)
+
+    html = compare(client, capitals, baseline, candidate).content.decode()
+
+    assert "Candidate" in html or 'class="comparison' in html
+    assert "add-from-" not in html and 'name="result_ids"' not in html

@@ -31,7 +31,7 @@ from datasets_app.comparison import (
     Verdict,
     compare_with_baseline,
 )
-from datasets_app.models import DatasetItem, DatasetRun
+from datasets_app.models import DatasetItem, DatasetRun, ProjectRole
 
 from .params import page_number, valid_uuids
 from .runs import format_cost, item_label, run_name
@@ -200,6 +200,20 @@ def _item_cell(row: ItemRow, ref: RunRef, base: RunCell | None) -> dict[str, Any
     }
 
 
+def _curation_forms(dataset: Any, runs: list[DatasetRun]) -> list[dict[str, Any]]:
+    """One "Add to dataset" form per compared run, for an editor (none for a viewer):
+    the items' checkboxes name the form of their run's column."""
+    role = getattr(dataset, "user_role", None)
+    if role is None or not ProjectRole(role).allows(ProjectRole.EDITOR):
+        return []
+    forms = []
+    for run in runs:
+        run.user_role = role  # type: ignore[attr-defined]  # the tag's role check, without a query per run
+        run.dataset = dataset  # the same row, already read
+        forms.append({"run": run, "form_id": f"add-from-{run.pk}", "title": run_name(run)})
+    return forms
+
+
 def _selected(request: HttpRequest, dataset_runs: Any) -> tuple[list[DatasetRun], list[str]]:
     """The runs asked for (baseline first), of this dataset, at most 1 + MAX_COMPARED_RUNS;
     and what to tell the visitor about the rest."""
@@ -254,6 +268,7 @@ def run_compare(request: HttpRequest, dataset_id: UUID) -> HttpResponse:
             comparison = compare(page)
         context |= {
             "comparison": comparison,
+            "curation": _curation_forms(dataset, selected),
             "baseline_name": run_name(baseline),
             "columns": _run_columns(comparison),
             "scorer_rows": _scorer_rows(comparison),
