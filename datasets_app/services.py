@@ -285,6 +285,25 @@ def _close_current_versions(item_ids: Iterable[UUID], dataset_version: int) -> N
     DatasetItemVersion.objects.filter(item_id__in=list(item_ids)).current().update(valid_until=dataset_version)
 
 
+def _change_items(dataset: Dataset, items: list[DatasetItem], **changes: Any) -> None:
+    """Set `changes` on the locked live items as one new dataset version: each item
+    moves to its next version and gets a version row (a tombstone for
+    `is_deleted=True`). Call inside atomic, with the dataset locked."""
+    dataset_version = _next_dataset_version(dataset)
+    _close_current_versions([i.pk for i in items], dataset_version)
+    now = timezone.now()  # bulk_update does not apply auto_now
+    for item in items:
+        item.version += 1
+        item.updated_at = now
+        for field, value in changes.items():
+            setattr(item, field, value)
+    DatasetItem.objects.bulk_update(items, ["version", *changes, "updated_at"], batch_size=500)
+    DatasetItemVersion.objects.bulk_create(
+        [DatasetItemVersion.for_item(i, dataset_version=dataset_version, is_deleted=i.is_deleted) for i in items],
+        batch_size=500,
+    )
+
+
 def item_create(
     *,
     dataset: Dataset,
@@ -422,18 +441,7 @@ def items_bulk_delete(*, dataset: Dataset, item_ids: Iterable[UUID | str]) -> in
         items = list(dataset.items.live().filter(pk__in=list(item_ids)).select_for_update())
         if not items:
             return 0
-        dataset_version = _next_dataset_version(dataset)
-        _close_current_versions([i.pk for i in items], dataset_version)
-        now = timezone.now()  # bulk_update does not apply auto_now
-        for item in items:
-            item.version += 1
-            item.is_deleted = True
-            item.updated_at = now
-        DatasetItem.objects.bulk_update(items, ["version", "is_deleted", "updated_at"], batch_size=500)
-        DatasetItemVersion.objects.bulk_create(
-            [DatasetItemVersion.for_item(i, dataset_version=dataset_version, is_deleted=True) for i in items],
-            batch_size=500,
-        )
+        _change_items(dataset, items, is_deleted=True)
         Dataset.objects.filter(pk=dataset.pk).update(item_count=F("item_count") - len(items))
         # While the row is locked: a delete may commit as soon as this transaction does.
         dataset.refresh_from_db(fields=["item_count", "version", "updated_at"])
@@ -453,17 +461,7 @@ def items_set_split(*, dataset: Dataset, item_ids: Iterable[UUID | str], split: 
         ]
         if not items:
             return 0
-        dataset_version = _next_dataset_version(dataset)
-        _close_current_versions([i.pk for i in items], dataset_version)
-        now = timezone.now()  # bulk_update does not apply auto_now
-        for item in items:
-            item.version += 1
-            item.split = split
-            item.updated_at = now
-        DatasetItem.objects.bulk_update(items, ["version", "split", "updated_at"], batch_size=500)
-        DatasetItemVersion.objects.bulk_create(
-            [DatasetItemVersion.for_item(i, dataset_version=dataset_version) for i in items], batch_size=500
-        )
+        _change_items(dataset, items, split=split)
         dataset.refresh_from_db(fields=["item_count", "version", "updated_at"])
     return len(items)
 
