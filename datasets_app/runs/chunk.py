@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # count few innocents per crash: windows that grew to 64–512 while items
 # outran the writes let ten kill -9s fail a few innocent items.
 ANNOUNCE_AHEAD = 16
+YIELD_EVERY = 16  # items that ended without suspending between turns of the event loop
 DRAIN_GRACE = 10.0  # seconds in-flight items get to finish when the worker shuts down
 
 
@@ -136,6 +137,8 @@ class ChunkRunner:
         if target.isolated or any(s.isolated for s in scorers):  # type: ignore[union-attr]
             pool.prewarm(min(run.max_concurrency, len(self.jobs)))
         slots = self.worker.run_slots(run)
+        loop = asyncio.get_running_loop()
+        ended_eagerly = 0
         for index, job in enumerate(self.jobs):
             if self.stopped:
                 return
@@ -153,11 +156,18 @@ class ChunkRunner:
             if self.stopped or not await self._announce_through(index, alone=alone):
                 slots.release()
                 return
-            task = asyncio.create_task(self._execute(executor, job, slots))
-            self.tasks.add(task)
-            self.idle.clear()
-            if alone:
-                await asyncio.wait({task})
+            # Started eagerly: an item that never suspends (a cheap async target,
+            # inline scorers) ends right here, without being scheduled as a task.
+            task = asyncio.Task(self._execute(executor, job, slots), loop=loop, eager_start=True)
+            if not task.done():
+                self.tasks.add(task)
+                self.idle.clear()
+                if alone:
+                    await asyncio.wait({task})
+            else:
+                ended_eagerly += 1
+                if ended_eagerly % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # let the writer, heartbeat and other chunks in
 
     def _load_jobs(self) -> tuple[list[Job], set]:
         return lifecycle.chunk_jobs(self.chunk), lifecycle.finished_jobs(self.chunk)

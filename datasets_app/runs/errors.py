@@ -13,7 +13,9 @@ class AttemptTimeout(TransientError):
 
 
 class RemoteError(Exception):
-    """An exception raised by the user's code in a sandbox, carried back by value."""
+    """An exception raised by the user's code, carried back by value: from a
+    sandbox process, or a SystemExit out of an async call (which asyncio would
+    let out of the event loop)."""
 
     def __init__(self, type_name: str, message: str, *, transient: bool):
         super().__init__(message)

@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from ..jsonsafe import UnsafeJSON, check_json, encode
-from .errors import AttemptTimeout, error_message, is_transient
+from .errors import AttemptTimeout, RemoteError, error_message, is_transient
 from .isolation import pool
 from .registry import Scorer, Target, TargetOutput
 from .rows import EncodedJSON, time_ordered_uuid
@@ -125,6 +125,14 @@ class ItemExecutor:
         self.timeout = timeout
         self.max_retries = max_retries
         self.target_kind = target_span_kind(target.target_type)
+        # The root span's attributes every item of the run shares, built once.
+        self.run_attributes = {
+            SPAN_KIND: "CHAIN",
+            "playground.run_id": self.run_id,
+            "playground.dataset_id": self.dataset_id,
+            "playground.target": f"{target.target_type}/{target.target_id}",
+        }
+        self.metadata_prefix = json.dumps({"runId": self.run_id, "datasetId": self.dataset_id})[:-1]
 
     async def execute(self, job: Job) -> Outcome:
         """The item's outcome. Cancelling the calling task abandons the item:
@@ -132,7 +140,8 @@ class ItemExecutor:
         first_started = time.time()
         outcome = Outcome(job=job, started_at=datetime.fromtimestamp(first_started, tz=UTC))
         trace = ItemTrace()
-        root = trace.start("run item", attributes=self._root_attributes(job))
+        root = trace.start("run item")
+        root.set_built_attributes(self._root_attributes(job))
         finished = await self._run_target(job, outcome, trace, root)
         outcome.latency_ms = round((finished - first_started) * 1000, 3)
         outcome.completed_at = datetime.fromtimestamp(finished, tz=UTC)
@@ -146,20 +155,15 @@ class ItemExecutor:
 
     def _root_attributes(self, job: Job) -> dict:
         item_id = str(job.item_id)
-        metadata = {
-            "runId": self.run_id,
-            "datasetId": self.dataset_id,
-            "itemId": item_id,
-            "itemVersion": job.item_version,
-            "repetition": job.repetition,
-        }
+        # json.dumps of {runId, datasetId, itemId, itemVersion, repetition}: ids and ints need no escaping.
+        metadata = (
+            f'{self.metadata_prefix}, "itemId": "{item_id}", '
+            f'"itemVersion": {job.item_version}, "repetition": {job.repetition}}}'
+        )
         return {
-            SPAN_KIND: "CHAIN",
+            **self.run_attributes,
             **io_attributes("input", job.input, job.input_json.text),
-            "metadata": json.dumps(metadata),
-            "playground.run_id": self.run_id,
-            "playground.dataset_id": self.dataset_id,
-            "playground.target": f"{self.target.target_type}/{self.target.target_id}",
+            "metadata": metadata,
             "playground.item_id": item_id,
             "playground.item_version": job.item_version,
             "playground.repetition": job.repetition,
@@ -191,9 +195,17 @@ class ItemExecutor:
         async def invoke() -> Any:
             if isolated:
                 return await pool.call(kind, key, *args, **kwargs)
-            return await func(*args, **kwargs)
+            try:
+                return await func(*args, **kwargs)
+            except (SystemExit, KeyboardInterrupt) as exc:
+                # asyncio lets these out of the event loop, ending the worker: carry them as a value.
+                raise RemoteError(type(exc).__name__, str(exc), transient=False) from None
 
-        call = asyncio.ensure_future(invoke())
+        # Started eagerly: a call that finishes without suspending (a cheap async
+        # target) returns here, without a trip through the event loop or a timer.
+        call = asyncio.Task(invoke(), loop=asyncio.get_running_loop(), eager_start=True)
+        if call.done():
+            return call.result()
         try:
             done, _ = await asyncio.wait({call}, timeout=self.timeout)
         except asyncio.CancelledError:

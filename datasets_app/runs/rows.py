@@ -28,13 +28,21 @@ class EncodedJSON:
         self.text = text
 
 
+_VERSION_7 = 0x7 << 76
+_RFC_4122_VARIANT = 0x2 << 62
+
+
+def time_ordered_int() -> int:
+    """A UUIDv7 as an int: rows keyed by it are inserted in key order, so index
+    pages fill at the end instead of at random (Python 3.14 has uuid.uuid7)."""
+    random_part = random.getrandbits(80)
+    rand_a, rand_b = random_part >> 64 & 0xFFF, random_part & ((1 << 62) - 1)
+    return (time.time_ns() // 1_000_000) << 80 | _VERSION_7 | rand_a << 64 | _RFC_4122_VARIANT | rand_b
+
+
 def time_ordered_uuid() -> uuid.UUID:
-    """A UUIDv7: rows keyed by it are inserted in key order, so index pages
-    fill at the end instead of at random (Python 3.14 has uuid.uuid7)."""
-    value = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value)
+    """A UUIDv7 (see `time_ordered_int`)."""
+    return uuid.UUID(int=time_ordered_int())
 
 
 def ordered_uuids(count: int) -> list[uuid.UUID]:

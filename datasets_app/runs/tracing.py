@@ -20,20 +20,27 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from .rows import time_ordered_uuid
+from .rows import time_ordered_int
+
+
+_second_text: tuple[int, str] = (-1, "")  # the last second formatted: spans of an item share it
 
 
 def _iso(nanoseconds: int | None) -> str | None:
+    """RFC 3339 in UTC with microseconds, e.g. 2026-12-02T14:08:15.123456Z.
+    Formats each second once: this runs twice per span, on every item."""
+    global _second_text
     if nanoseconds is None:
         return None
-    return datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
+    second, fraction = divmod(nanoseconds, 1_000_000_000)
+    if second != _second_text[0]:
+        _second_text = (second, datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second_text[1]}.{fraction // 1000:06d}Z"
 
 
-def _random_id(bits: int) -> str:
-    value = 0
-    while not value:  # all-zero ids are invalid in W3C Trace Context
-        value = random.getrandbits(bits)
-    return format(value, f"0{bits // 4}x")
+def _span_id() -> str:
+    # An all-zero id is invalid in W3C Trace Context.
+    return f"{random.getrandbits(64) or 1:016x}"
 
 
 def _attribute_value(value: Any) -> Any:
@@ -51,7 +58,7 @@ class Span:
     __slots__ = ("attributes", "end_ns", "message", "name", "parent_id", "span_id", "start_ns", "status")
 
     def __init__(self, name: str, parent_id: str | None, attributes: dict | None):
-        self.span_id = _random_id(64)
+        self.span_id = _span_id()
         self.parent_id = parent_id
         self.name = name
         self.start_ns = time.time_ns()
@@ -65,6 +72,10 @@ class Span:
     def set_attributes(self, attributes: dict) -> None:
         for key, value in attributes.items():
             self.attributes[str(key)] = _attribute_value(value)
+
+    def set_built_attributes(self, attributes: dict[str, str | int | float]) -> None:
+        """Attributes the engine built itself (str keys; str, int or finite float values)."""
+        self.attributes.update(attributes)
 
     def ok(self) -> None:
         self.status = "ok"
@@ -95,7 +106,7 @@ class ItemTrace:
 
     def __init__(self) -> None:
         # 128 bits like any W3C trace id, time-ordered so new traces land at the end of the table's index.
-        self.trace_id = time_ordered_uuid().hex
+        self.trace_id = f"{time_ordered_int():032x}"
         self._spans: list[Span] = []
 
     def start(self, name: str, *, parent: Span | None = None, attributes: dict | None = None) -> Span:

@@ -162,10 +162,28 @@ def test_targets_raising_cancelled_error_or_system_exit_end_their_item_not_the_r
             raise SystemExit(3)
         return input
 
+    async def raises_system_exit_async(input, context):
+        if input == "boom":
+            raise SystemExit(4)
+        return input
+
+    async def raises_system_exit_after_waiting(input, context):
+        await asyncio.sleep(0.01)
+        if input == "boom":
+            raise SystemExit(5)
+        return input
+
     register.target("cancelled", raises_cancelled)
     register.target("system-exit", raises_system_exit)
+    register.target("system-exit-async", raises_system_exit_async)
+    register.target("system-exit-after-waiting", raises_system_exit_after_waiting)
     dataset = make_dataset(items=[{"input": "boom"}] + [{"input": f"ok {i}"} for i in range(5)])
-    for target_id, error in (("cancelled", "CancelledError"), ("system-exit", "SystemExit: 3")):
+    for target_id, error in (
+        ("cancelled", "CancelledError"),
+        ("system-exit", "SystemExit: 3"),
+        ("system-exit-async", "SystemExit: 4"),
+        ("system-exit-after-waiting", "SystemExit: 5"),
+    ):
         run = run_worker(start(dataset, target_id, max_concurrency=2).id)
         assert run.status == "completed"
         assert (run.succeeded_count, run.failed_count) == (5, 1)
