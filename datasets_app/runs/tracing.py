@@ -22,7 +22,6 @@ from django.urls import reverse
 
 from .rows import time_ordered_int
 
-
 _second_text: tuple[int, str] = (-1, "")  # the last second formatted: spans of an item share it
 
 
