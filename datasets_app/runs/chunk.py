@@ -139,10 +139,11 @@ class ChunkRunner:
         slots = self.worker.run_slots(run)
         loop = asyncio.get_running_loop()
         ended_eagerly = 0
+        crash_counts = self.chunk.crash_counts
         for index, job in enumerate(self.jobs):
             if self.stopped:
                 return
-            crashes = self.chunk.crash_counts.get(job.key, 0)
+            crashes = crash_counts.get(job.key, 0) if crash_counts else 0
             if crashes >= MAX_ITEM_CRASHES:
                 message = f"The worker crashed {crashes} times while running this item; it was not run again"
                 self._submit(Outcome.failed_without_running(job, message))

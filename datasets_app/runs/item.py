@@ -38,7 +38,7 @@ def encode_json(value: Any) -> EncodedJSON:
     return EncodedJSON(encode(value))
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     item_id: uuid.UUID
     item_version: int
@@ -56,7 +56,7 @@ class Job:
         return f"{self.item_id}:{self.repetition}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     job: Job
     result_id: uuid.UUID = field(default_factory=time_ordered_uuid)

@@ -164,21 +164,26 @@ def finished_jobs(chunk: RunChunk) -> set[tuple]:
 def chunk_jobs(chunk: RunChunk) -> list[Job]:
     """Every job of the chunk in (item id, repetition) order: the order they start in."""
     run = chunk.run
-    versions = _in_chunk(run.work_items(), chunk).only("item_id", "version_number", "snapshot")
-    return [
-        Job(
-            item_id=version.item_id,
-            item_version=version.version_number,
-            repetition=repetition,
-            input=version.snapshot.get("input"),
-            expected_output=version.snapshot.get("expectedOutput"),
-            context=version.snapshot.get("context"),
-            input_json=encode_json(version.snapshot.get("input")),
-            expected_json=encode_json(version.snapshot.get("expectedOutput")),
+    # Tuples, not model instances: a chunk loads hundreds of versions at a time.
+    versions = _in_chunk(run.work_items(), chunk).values_list("item_id", "version_number", "snapshot")
+    jobs = []
+    for item_id, version_number, snapshot in versions.iterator(chunk_size=500):
+        input, expected = snapshot.get("input"), snapshot.get("expectedOutput")
+        input_json, expected_json = encode_json(input), encode_json(expected)
+        jobs.extend(
+            Job(
+                item_id=item_id,
+                item_version=version_number,
+                repetition=repetition,
+                input=input,
+                expected_output=expected,
+                context=snapshot.get("context"),
+                input_json=input_json,
+                expected_json=expected_json,
+            )
+            for repetition in range(run.repetitions)
         )
-        for version in versions.iterator(chunk_size=500)
-        for repetition in range(run.repetitions)
-    ]
+    return jobs
 
 
 # ---- while a chunk runs ---------------------------------------------------------------

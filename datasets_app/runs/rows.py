@@ -11,6 +11,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, models
@@ -57,6 +58,13 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    """What Django stores in SQLite for a UTC datetime (naive, as text), without its checks."""
+    if value is not None and value.tzinfo is UTC:
+        return str(value.replace(tzinfo=None))
+    return connection.ops.adapt_datetimefield_value(value)
+
+
 def _opaque_json(field: OpaqueJSONField) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         return value.text if isinstance(value, EncodedJSON) else field.get_prep_value(value)
@@ -76,6 +84,8 @@ def _converter(field: models.Field) -> Callable[[Any], Any]:
     if isinstance(target, models.JSONField):
         return lambda value: None if value is None else ops.adapt_json_value(value, target.encoder)
     if isinstance(target, models.DateTimeField):
+        if connection.vendor == "sqlite" and connection.timezone is UTC:
+            return _sqlite_datetime
         return ops.adapt_datetimefield_value
     if isinstance(target, (models.IntegerField, models.FloatField, models.CharField, models.TextField)):
         return _identity
