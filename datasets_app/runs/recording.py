@@ -2,9 +2,9 @@
 batch in one transaction, so the counters equal the rows at every moment and
 a result never lacks its trace.
 
-The transaction is fenced twice: by the chunk lease (a worker that lost its
-chunk writes nothing) and by the run's status (a cancel that committed first
-wins, and the run's rows and counters never change after it is terminal).
+The transaction is fenced twice: by the run's status (a cancel that committed
+first wins, and the run's rows and counters never change after it is terminal)
+and by the chunk lease (a worker that lost its chunk writes nothing).
 """
 
 from datetime import datetime
@@ -66,10 +66,22 @@ def _record_refused(chunk_id: int, run_id: UUID, worker_id: str, outcome: Outcom
 
 
 def _record(chunk_id: int, run_id: UUID, worker_id: str, outcomes: list[Outcome], export: bool) -> Written:
+    written = _write(run_id, outcomes, export)
+    if written is Written.RUN_FINISHED:
+        return written  # a cancel won: nothing was written
+    # The lease fence comes last, so the chunk's row is locked only from here to the
+    # commit: the worker's frontier writes (`lifecycle.announce`) to the same row
+    # need not wait for a whole batch. A takeover that committed first makes this
+    # UPDATE match nothing, and everything above is rolled back.
     if not RunChunk.objects.filter(pk=chunk_id, lease_owner=worker_id, status=RunChunk.Status.RUNNING).update(
         lease_expires_at=lease_until()
     ):
+        transaction.set_rollback(True)
         return Written.LEASE_LOST
+    return written
+
+
+def _write(run_id: UUID, outcomes: list[Outcome], export: bool) -> Written:
     # Lock the run row for the counters; it also fences a cancel that already won.
     rows = list(
         DatasetRun.objects.select_for_update()
