@@ -121,10 +121,11 @@ class ChunkRunner:
         self.jobs = [job for job in jobs if (job.item_id, job.repetition) not in done]
         # Jobs that run alone: no window announced for the others may reach them, so a
         # crash is counted against one only while it really is the one running.
+        crash_counts = self.chunk.crash_counts
         self.alone_jobs = [
             index
             for index, job in enumerate(self.jobs)
-            if ALONE_AFTER_CRASHES <= self.chunk.crash_counts.get(job.key, 0) < MAX_ITEM_CRASHES
+            if crash_counts and ALONE_AFTER_CRASHES <= crash_counts.get(job.key, 0) < MAX_ITEM_CRASHES
         ]
         executor = ItemExecutor(
             run_id=run.pk,
@@ -139,7 +140,6 @@ class ChunkRunner:
         slots = self.worker.run_slots(run)
         loop = asyncio.get_running_loop()
         ended_eagerly = 0
-        crash_counts = self.chunk.crash_counts
         for index, job in enumerate(self.jobs):
             if self.stopped:
                 return
