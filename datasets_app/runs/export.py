@@ -44,7 +44,7 @@ from django.utils import timezone
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from datasets_app.models import Trace, TraceOutbox
+from datasets_app.models import RunChunk, Trace, TraceOutbox
 
 from .otlp import build_resource, spans_from_dicts
 
@@ -64,8 +64,12 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 # The export loop's longest wait after repeated database errors.
 ERROR_WAIT_MAX_SECONDS = 30.0
 DEFAULT_EXPORT_TIMEOUT_SECONDS = 10.0
+# While runs are running, the export loop works at most this share of the time
+# (after a batch that took t seconds it rests t·(1/share − 1)), so export never
+# slows a run by more than about this much; the backlog drains once they end.
+EXPORT_SHARE_WHILE_RUNNING = 0.1
 
-_clock = time.monotonic  # the claim's age (a test replaces it)
+_clock = time.monotonic  # claim ages and batch times (a test replaces it)
 
 
 def export_enabled() -> bool:
@@ -317,7 +321,10 @@ def run_exporter(
         while not stop.is_set():
             try:
                 close_old_connections()
+                started = _clock()
                 result = outbox.drain_once()
+                busy = _clock() - started
+                rest = busy * (1 / EXPORT_SHARE_WHILE_RUNNING - 1) if result.claimed and _runs_running() else 0.0
             except Exception:
                 errors += 1
                 wait = min(ERROR_WAIT_MAX_SECONDS, idle_wait * 2 ** (errors - 1))
@@ -327,13 +334,19 @@ def run_exporter(
                 continue
             errors = 0
             if result.claimed >= batch_size and not result.failed:
-                continue  # a full batch: more is waiting, next batch at once
+                stop.wait(rest)  # a full batch: more is waiting, next batch at once (or after a rest)
+                continue
             # Otherwise let traces gather: fewer, fuller batches cost the run's
             # database (and SQLite's single writer) far less than a trickle.
-            stop.wait(idle_wait)
+            stop.wait(max(idle_wait, rest))
     finally:
         outbox.shutdown()
         _close_connection()
+
+
+def _runs_running() -> bool:
+    """Some worker is executing a chunk (an indexed look at the chunk queue)."""
+    return RunChunk.objects.filter(status=RunChunk.Status.RUNNING).exists()
 
 
 def start_exporter_thread(stop: threading.Event, *, idle_wait: float = 0.5) -> threading.Thread | None:

@@ -2,6 +2,7 @@
 collector, each once, with their spans intact, even when the collector refuses
 requests or several drains run at once."""
 
+import itertools
 import secrets
 import threading
 import time
@@ -12,7 +13,8 @@ import pytest
 from django.db import DatabaseError, OperationalError, connection
 from django.utils import timezone
 
-from datasets_app.models import Trace, TraceOutbox
+from datasets_app import services
+from datasets_app.models import RunChunk, Trace, TraceOutbox
 from datasets_app.runs import export, tracing
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -399,6 +401,47 @@ def test_the_export_loop_drains_as_traces_are_stored_and_survives_failures(recei
     assert server.refused == 1
     assert server.deliveries() == Counter({t.trace_id: 1 for t in traces})
     assert not TraceOutbox.objects.exists()
+
+
+class RecordedStop(threading.Event):
+    """The export loop's stop event, recording each wait instead of sleeping."""
+
+    def __init__(self, waits_before_stop: int):
+        super().__init__()
+        self.waits: list[float] = []
+        self.waits_before_stop = waits_before_stop
+
+    def wait(self, timeout=None):
+        self.waits.append(timeout)
+        if len(self.waits) >= self.waits_before_stop:
+            self.set()
+        return self.is_set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_while_chunks_run_the_export_loop_works_a_tenth_of_the_time(make_dataset, monkeypatch):
+    dataset = make_dataset(items=[{"input": n} for n in range(3)])
+    run = services.run_start(dataset=dataset, target_type="workflow", target_id="echo")
+    RunChunk.objects.filter(run=run).update(status=RunChunk.Status.RUNNING)
+    moments = itertools.count(step=0.05)  # each batch takes 0.05 s on this clock
+    monkeypatch.setattr(export, "_clock", lambda: next(moments))
+    batches = 0
+
+    def full_batch(self):
+        nonlocal batches
+        batches += 1
+        if batches == 3:  # the run's last chunk ends while the third batch is sent
+            RunChunk.objects.filter(run=run).update(status=RunChunk.Status.DONE)
+        if batches > 4:
+            return export.DrainResult()  # the outbox is empty
+        return export.DrainResult(claimed=16, exported=16)
+
+    monkeypatch.setattr(export.OutboxExporter, "drain_once", full_batch)
+    stop = RecordedStop(waits_before_stop=4)
+    export.run_exporter(stop, idle_wait=0.5, batch_size=16)
+
+    # Full batches: a rest of 9 × 0.05 s while a chunk runs, none once no chunk does.
+    assert stop.waits == pytest.approx([0.45, 0.45, 0, 0])
 
 
 def test_the_exporter_thread_starts_only_when_export_is_enabled(monkeypatch):
