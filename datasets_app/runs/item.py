@@ -185,16 +185,22 @@ class ItemExecutor:
         root.end()
 
     async def _call(self, kind: str, key: tuple, func: Callable, isolated: bool, *args: Any, **kwargs: Any) -> Any:
-        """One call under the timeout. The call runs as its own task, so that
-        code which swallows its cancellation cannot hold the item: after a
-        short grace it is left behind (and a sandbox is killed at once)."""
+        """One call under the timeout. A sync call runs in a sandbox, killed at
+        once when its timeout ends it. An async call runs as its own task, so that
+        code which swallows its cancellation cannot hold the item: after a short
+        grace it is left behind."""
 
-        if not isolated and not asyncio.iscoroutinefunction(func):
+        if isolated:
+            # Our own code until the sandbox answers: a cancellation always ends it.
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await pool.call(kind, key, *args, **kwargs)
+            except TimeoutError:
+                raise AttemptTimeout(f"Timed out after {self.timeout:g} s") from None
+        if not asyncio.iscoroutinefunction(func):
             return func(*args, **kwargs)  # a built-in that cannot hang: no task, no timer
 
         async def invoke() -> Any:
-            if isolated:
-                return await pool.call(kind, key, *args, **kwargs)
             try:
                 return await func(*args, **kwargs)
             except (SystemExit, KeyboardInterrupt) as exc:
