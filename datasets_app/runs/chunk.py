@@ -12,6 +12,7 @@ two crashes alone it is failed without running again.
 import asyncio
 import bisect
 import logging
+import time
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, Protocol
@@ -27,10 +28,15 @@ from .recording import Written
 
 logger = logging.getLogger(__name__)
 
-# Jobs announced per frontier write (at least 2 × concurrency). Small windows
-# count few innocents per crash: windows that grew to 64–512 while items
-# outran the writes let ten kill -9s fail a few innocent items.
+# Jobs announced per frontier write: at least 2 × concurrency, and for jobs
+# that start faster than a frontier write returns (SQLite's writes queue behind
+# the result batches), as many as start in WINDOW_SECONDS, up to MAX_WINDOW, so
+# the feed does not wait on its own bookkeeping. Small windows count few
+# innocents per crash; an innocent counted twice only runs alone, it is failed
+# after two crashes of its own (see `lifecycle`).
 ANNOUNCE_AHEAD = 16
+WINDOW_SECONDS = 0.025
+MAX_WINDOW = 128
 YIELD_EVERY = 16  # items that ended without suspending between turns of the event loop
 DRAIN_GRACE = 10.0  # seconds in-flight items get to finish when the worker shuts down
 
@@ -66,7 +72,9 @@ class ChunkRunner:
         self.idle.set()
         self.announced = -1
         self.announcing: asyncio.Task | None = None
-        self.window = max(ANNOUNCE_AHEAD, 2 * self.run.max_concurrency)
+        self.base_window = max(ANNOUNCE_AHEAD, 2 * self.run.max_concurrency)
+        self.window = self.base_window
+        self.rate_mark: tuple[int, float] | None = None  # (job index, time) at the last window's announce
         self.alone_jobs: list[int] = []  # indices into self.jobs, ascending (set in _feed)
 
     @property
@@ -233,19 +241,28 @@ class ChunkRunner:
         if self.announcing is not None and (index > self.announced or alone or self.announcing.done()):
             await asyncio.wait({self.announcing})
             self.announcing = None
-        window = self.window
         if alone:
             await self._announce(index)
             self.announced = index  # the next job announces a fresh window
         elif index > self.announced:
+            self._resize_window(index)
             await self._announce(self._window_end(index))
         elif (
             self.announcing is None
-            and index > self.announced - window // 2
+            and index > self.announced - self.window // 2
             and self._window_end(self.announced + 1) > self.announced
         ):
+            self._resize_window(index)
             self.announcing = asyncio.create_task(self._announce(self._window_end(self.announced + 1)))
         return not self.stopped
+
+    def _resize_window(self, index: int) -> None:
+        """Size the next window by the rate jobs started at since the last one."""
+        now = time.monotonic()
+        if self.rate_mark is not None and index > self.rate_mark[0] and now > self.rate_mark[1]:
+            rate = (index - self.rate_mark[0]) / (now - self.rate_mark[1])
+            self.window = min(MAX_WINDOW, max(self.base_window, int(rate * WINDOW_SECONDS)))
+        self.rate_mark = (index, now)
 
     def _window_end(self, start: int) -> int:
         """The last job a window from `start` announces: `window` jobs on, never past
