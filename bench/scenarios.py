@@ -417,6 +417,8 @@ def kill_recovery(items: int, concurrency: int, kills: int) -> dict:
                     for owner, index in RunChunk.objects.filter(
                         run_id=run.pk, status="running", lease_expires_at__gt=timezone.now()
                     ).values_list("lease_owner", "index"):
+                        # --worker-id NAME leases as host:pid:pid-namespace:NAME (before the dead-holder takeover: NAME).
+                        owner = owner.split(":", 3)[-1]
                         if owner in workers and workers[owner].proc.poll() is None:
                             holders.setdefault(owner, []).append(index)
                     if holders:

@@ -18,7 +18,6 @@ import gc
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -49,8 +48,10 @@ DRAIN_DB_PATIENCE = 10.0  # seconds a draining worker keeps retrying a database 
 
 
 def new_worker_id() -> str:
-    """Identifies this process in chunk leases (hostname for the humans reading admin)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    """Identifies this process in chunk leases: host (for the humans reading
+    admin), pid and PID namespace (so a worker on the same host can tell that
+    it died), and a random part."""
+    return f"{lifecycle.process_key()}:{uuid.uuid4().hex[:6]}"
 
 
 def _db_call[T](func: Callable[..., T], args: tuple, kwargs: dict) -> T:

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from datasets_app.runs import export
+from datasets_app.runs import export, lifecycle
 from datasets_app.runs.isolation import die_with_parent
 from datasets_app.runs.worker import Worker
 
@@ -36,7 +36,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--processes", type=int, default=0, help="Supervise this many worker processes, restarting any that dies"
         )
-        parser.add_argument("--worker-id", default=None, help="Name in chunk leases (default: host:pid:random)")
+        parser.add_argument(
+            "--worker-id",
+            default=None,
+            help="Name in chunk leases, after host:pid:pid-namespace (default: a random one)",
+        )
         parser.add_argument("--batch", action="store_true", help="Exit when there is no work left")
         parser.add_argument(
             "--exporter", action="store_true", help="Only drain the OTLP export outbox (the supervisor starts one)"
@@ -50,8 +54,10 @@ class Command(BaseCommand):
             return self._supervise(options["processes"])
         if options["exporter"]:
             return self._export()
+        name = options["worker_id"]
         Worker(
-            worker_id=options["worker_id"],
+            # Host, pid and namespace stay in front: they let a worker on this host see that this one died.
+            worker_id=f"{lifecycle.process_key()}:{name}"[:100] if name else None,
             until_idle=options["batch"],
             handle_signals=True,
             export_thread=not options["no_exporter_thread"],

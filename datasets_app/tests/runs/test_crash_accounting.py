@@ -3,6 +3,8 @@
 A worker "dies" here by going silent: its lease is made to run out and another
 worker claims the chunk, as the reaper's claim does after a kill -9."""
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -66,3 +68,27 @@ def test_an_item_killed_twice_while_alone_is_failed_without_running_and_its_neig
     assert run.results.get(item_id=jobs[0].item_id).error == (
         "The worker crashed 4 times while running this item; it was not run again"
     )
+
+
+def test_a_chunk_whose_holder_died_on_this_host_is_claimable_before_its_lease_runs_out(make_dataset):
+    dataset = make_dataset(items=[{"input": f"item {n}"} for n in range(3)])
+    services.run_start(dataset=dataset, target_type="workflow", target_id="echo")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    here, dead_pid = lifecycle.process_key(), int(gone.stdout)
+    host, _, namespace = here.split(":")
+    dead_holder = f"{host}:{dead_pid}:{namespace}:abc123"
+    assert lifecycle.dead_local_holders(
+        [
+            dead_holder,
+            f"{here}:live01",  # this very process
+            f"another-host:{dead_pid}:{namespace}:abc123",  # cannot be looked at from here
+            f"{host}:{dead_pid}:1:abc123",  # another PID namespace (a container)
+            "",  # released
+        ]
+    ) == [dead_holder]
+
+    claim = lifecycle.claim_chunk(worker_id=dead_holder)
+    assert claim is not None and claim.chunk.lease_expires_at > timezone.now() + timedelta(seconds=1)
+    assert lifecycle.claim_chunk(worker_id=f"{here}:new001") is not None  # its lease has time left: not a silence
+    chunk = RunChunk.objects.get(pk=claim.chunk.pk)
+    assert (chunk.lease_owner, chunk.attempts) == (f"{here}:new001", 2)

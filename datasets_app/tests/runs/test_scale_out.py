@@ -118,7 +118,7 @@ def test_a_killed_worker_loses_nothing(start_run):
     try:
         wait_until_connected("victim", "survivor")
         run = start_run()
-        held_by_victim = RunChunk.objects.filter(run=run, status="running", lease_owner="victim")
+        held_by_victim = RunChunk.objects.filter(run=run, status="running", lease_owner__endswith=":victim")
         assert wait_for(lambda: held_by_victim.exists() and run.results.count() >= 30)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
@@ -184,7 +184,8 @@ def test_repeated_kills_lose_and_repeat_nothing(start_run):
         for _ in range(4):
             done = run.results.count()
             assert wait_for(lambda: run.results.count() >= done + 20 or DatasetRun.objects.get(pk=run.pk).is_terminal)
-            holder = RunChunk.objects.filter(run=run, status="running").values_list("lease_owner", flat=True).first()
+            owner = RunChunk.objects.filter(run=run, status="running").values_list("lease_owner", flat=True).first()
+            holder = (owner or "").split(":", 3)[-1]  # host:pid:pid-namespace:NAME
             if holder not in workers:
                 break
             workers[holder].send_signal(signal.SIGKILL)

@@ -5,6 +5,7 @@ and, in `make test`'s second pass, on PostgreSQL."""
 import importlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,8 +38,8 @@ def worker_env(**extra: str) -> dict:
         PLAYGROUND_LEASE_SECONDS="2",
         PLAYGROUND_LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -150,6 +151,26 @@ def test_sigterm_drains_and_releases_the_chunk_for_the_next_worker(make_dataset,
 
     assert run.status == "completed"
     assert_every_item_exactly_once(run, 200)
+
+
+def test_a_killed_workers_chunk_is_taken_over_at_once_not_when_its_lease_runs_out(make_dataset, workers):
+    dataset = make_dataset(items=[{"input": f"item {i}"} for i in range(200)])
+    run = services.run_start(dataset=dataset, target_type="callable", target_id="test-slow", max_concurrency=2)
+    first = workers(PLAYGROUND_LEASE_SECONDS="300")
+    deadline = time.monotonic() + 60
+    while run.results.count() < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.process.kill()  # kill -9; left unreaped, a zombie, as under a busy supervisor
+    chunk = run.chunks.get()
+    assert chunk.lease_owner.startswith(f"{socket.gethostname()}:{first.process.pid}:")
+
+    # The lease has minutes to go: only seeing its holder dead lets a new worker in.
+    run = wait_for_terminal(run, workers(PLAYGROUND_LEASE_SECONDS="300"), timeout=90)
+
+    assert run.status == "completed"
+    assert_every_item_exactly_once(run, 200)
+    chunk.refresh_from_db()
+    assert chunk.attempts == 2 and chunk.lease_owner != f"{socket.gethostname()}:{first.process.pid}"
 
 
 def test_supervised_workers_export_every_stored_trace_once(make_dataset, workers, receiver, monkeypatch):
