@@ -108,6 +108,33 @@ def test_small_chunks_split_the_run_and_the_last_chunk_closes_it(make_dataset, r
     assert not run.chunks.exclude(status="done").exists()
 
 
+def test_a_sync_run_of_many_chunks_forks_one_sandbox_per_concurrent_call(
+    make_dataset, run_worker, register, settings, monkeypatch
+):
+    from datasets_app.runs import isolation
+
+    def sleeps(input, context):
+        time.sleep(0.01)
+        return input
+
+    register.target("sync-sleeps", sleeps)
+    settings.PLAYGROUND_CHUNK_SIZE = 10
+    isolation.pool.close()  # none left over from other tests
+    forked = []
+    original = isolation.Sandbox.__init__
+
+    def counting_init(self):
+        forked.append(1)
+        original(self)
+
+    monkeypatch.setattr(isolation.Sandbox, "__init__", counting_init)
+    run = run_worker(start(make_dataset(items=numbered_items(60)), "sync-sleeps", max_concurrency=4).id)
+
+    assert run.status == "completed" and run.succeeded_count == 60
+    # Six chunks ask for four sandboxes each: the ones busy with calls count.
+    assert len(forked) <= 4, len(forked)
+
+
 def test_concurrency_holds_across_chunk_boundaries(make_dataset, run_worker, register, settings):
     """A run never drains between its chunks: every item waits until four run
     at once, which a chunk boundary that drained would never let happen."""
