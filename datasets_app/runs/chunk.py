@@ -65,6 +65,9 @@ class ChunkRunner:
         self.chunk = claim.chunk
         self.run = claim.run
         self.feeding = True
+        # Near the end of its jobs: the worker may claim the next chunk now, so
+        # that its claim and job load overlap this chunk's last starts.
+        self.feeding_tail = False
         self.stopped: Stop | None = None
         self.tasks: set[asyncio.Task] = set()
         self.unwritten = 0
@@ -125,7 +128,7 @@ class ChunkRunner:
             )
             self.stopped = Stop.RUN_FINISHED
             return
-        jobs, done = await self.worker.db(self._load_jobs)
+        jobs, done = await self.worker.db(self._load_jobs, control=True)
         self.jobs = [job for job in jobs if (job.item_id, job.repetition) not in done]
         # Jobs that run alone: no window announced for the others may reach them, so a
         # crash is counted against one only while it really is the one running.
@@ -148,9 +151,13 @@ class ChunkRunner:
         slots = self.worker.run_slots(run)
         loop = asyncio.get_running_loop()
         ended_eagerly = 0
+        tail_from = len(self.jobs) - 2 * self.base_window
         for index, job in enumerate(self.jobs):
             if self.stopped:
                 return
+            if index >= tail_from and not self.feeding_tail:
+                self.feeding_tail = True
+                self.worker.wake.set()
             crashes = crash_counts.get(job.key, 0) if crash_counts else 0
             if crashes >= MAX_ITEM_CRASHES:
                 message = f"The worker crashed {crashes} times while running this item; it was not run again"

@@ -187,7 +187,7 @@ class Worker:
         while True:
             if self.stopping:
                 break
-            feeding = sum(1 for r in self.runners if r.feeding)
+            feeding = sum(1 for r in self.runners if r.feeding and not r.feeding_tail)
             if len(self.runners) < MAX_HELD:
                 # A busy worker still takes over a dead worker's chunks at once:
                 # waiting for a fresh worker's start-up would stall those items.
