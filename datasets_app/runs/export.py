@@ -67,7 +67,7 @@ DEFAULT_EXPORT_TIMEOUT_SECONDS = 10.0
 # While runs are running, the export loop works at most this share of the time
 # (after a batch that took t seconds it rests t·(1/share − 1)), so export never
 # slows a run by more than about this much; the backlog drains once they end.
-EXPORT_SHARE_WHILE_RUNNING = 0.1
+EXPORT_SHARE_WHILE_RUNNING = 0.05
 
 _clock = time.monotonic  # claim ages and batch times (a test replaces it)
 

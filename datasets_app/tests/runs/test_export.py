@@ -419,7 +419,7 @@ class RecordedStop(threading.Event):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_while_chunks_run_the_export_loop_works_a_tenth_of_the_time(make_dataset, monkeypatch):
+def test_while_chunks_run_the_export_loop_works_a_twentieth_of_the_time(make_dataset, monkeypatch):
     dataset = make_dataset(items=[{"input": n} for n in range(3)])
     run = services.run_start(dataset=dataset, target_type="workflow", target_id="echo")
     RunChunk.objects.filter(run=run).update(status=RunChunk.Status.RUNNING)
@@ -440,8 +440,8 @@ def test_while_chunks_run_the_export_loop_works_a_tenth_of_the_time(make_dataset
     stop = RecordedStop(waits_before_stop=4)
     export.run_exporter(stop, idle_wait=0.5, batch_size=16)
 
-    # Full batches: a rest of 9 × 0.05 s while a chunk runs, none once no chunk does.
-    assert stop.waits == pytest.approx([0.45, 0.45, 0, 0])
+    # Full batches: a rest of 19 × 0.05 s while a chunk runs, none once no chunk does.
+    assert stop.waits == pytest.approx([0.95, 0.95, 0, 0])
 
 
 def test_the_exporter_thread_starts_only_when_export_is_enabled(monkeypatch):
