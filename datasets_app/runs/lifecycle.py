@@ -15,8 +15,6 @@ Writes of results (`recording.py`) are fenced by the chunk lease and the
 run's status, so a terminal run's rows and counters never change again.
 """
 
-import os
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +28,7 @@ from django.utils import timezone
 
 from ..exceptions import StateConflict
 from ..models import DatasetRun, DatasetRunResult, RunChunk
+from .holders import dead_local_holders
 from .item import Job, encode_json
 
 Run, Chunk = DatasetRun.Status, RunChunk.Status
@@ -82,55 +81,11 @@ def enqueue(run: DatasetRun, chunks: list[RunChunk]) -> None:
 
 def claimable_chunks(dead_holders: Iterable[str] = ()) -> QuerySet[RunChunk]:
     """Chunks waiting for a worker: never claimed, released, or whose holder went
-    silent (its lease ran out) or is known dead (`dead_local_holders`)."""
+    silent (its lease ran out) or is known dead (`holders.dead_local_holders`)."""
     claimable = Q(status=Chunk.PENDING) | Q(status=Chunk.RUNNING, lease_expires_at__lt=timezone.now())
     if dead_holders:
         claimable |= Q(status=Chunk.RUNNING, lease_owner__in=list(dead_holders))
     return RunChunk.objects.filter(claimable)
-
-
-# ---- who holds a lease ---------------------------------------------------------------
-
-
-def _pid_namespace() -> str:
-    """Which PID namespace this process sees (containers on one host differ); "" without /proc."""
-    try:
-        return str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        return ""
-
-
-def process_key() -> str:
-    """How a lease owner names its process: host, pid and PID namespace."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_pid_namespace()}"
-
-
-def _process_gone(pid: int) -> bool:
-    """No such process, or only its zombie (killed, not yet reaped by its parent)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rsplit(b")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    except (OSError, IndexError):
-        return False  # cannot tell: wait for the lease
-    return state in (b"Z", b"X")
-
-
-def dead_local_holders(owners: Iterable[str]) -> list[str]:
-    """Lease owners whose process ran on this host, in our PID namespace, and is
-    gone (kill -9, the OOM killer): their chunks need not wait for the lease to
-    run out. A pid reused since is taken for alive, and the lease decides."""
-    host, namespace = socket.gethostname(), _pid_namespace()
-    dead = []
-    for owner in owners:
-        parts = owner.split(":")
-        if len(parts) != 4 or not namespace:
-            continue
-        owner_host, pid, owner_namespace, _ = parts
-        if (owner_host, owner_namespace) == (host, namespace) and pid.isdigit() and _process_gone(int(pid)):
-            dead.append(owner)
-    return dead
 
 
 @dataclass
@@ -143,8 +98,8 @@ def claim_chunk(*, worker_id: str, run_id: Any = None, takeovers_only: bool = Fa
     """Take the oldest claimable chunk (of `run_id`, if given; only one whose
     holder went silent, with `takeovers_only`) under a fresh lease, in one
     transaction with its crash accounting and the run's pending → running."""
-    holders = RunChunk.objects.filter(status=Chunk.RUNNING).values_list("lease_owner", flat=True).distinct()
-    dead = dead_local_holders(holders)
+    owners = RunChunk.objects.filter(status=Chunk.RUNNING).values_list("lease_owner", flat=True).distinct()
+    dead = dead_local_holders(owners)
     with transaction.atomic():
         candidates = claimable_chunks(dead).order_by("id")
         if takeovers_only:
@@ -216,7 +171,7 @@ def chunk_jobs(chunk: RunChunk) -> list[Job]:
     run = chunk.run
     # Tuples, not model instances: a chunk loads hundreds of versions at a time.
     versions = _in_chunk(run.work_items(), chunk).values_list("item_id", "version_number", "snapshot")
-    jobs = []
+    jobs: list[Job] = []
     for item_id, version_number, snapshot in versions.iterator(chunk_size=500):
         input, expected = snapshot.get("input"), snapshot.get("expectedOutput")
         input_json, expected_json = encode_json(input), encode_json(expected)

@@ -32,6 +32,7 @@ from ..models import DatasetRun
 from . import export, lifecycle, recording
 from .chunk import ChunkRunner, Stop
 from .clients import close_clients
+from .holders import process_key
 from .isolation import pool
 from .item import Outcome
 
@@ -51,7 +52,7 @@ def new_worker_id() -> str:
     """Identifies this process in chunk leases: host (for the humans reading
     admin), pid and PID namespace (so a worker on the same host can tell that
     it died), and a random part."""
-    return f"{lifecycle.process_key()}:{uuid.uuid4().hex[:6]}"
+    return f"{process_key()}:{uuid.uuid4().hex[:6]}"
 
 
 def _db_call[T](func: Callable[..., T], args: tuple, kwargs: dict) -> T:

@@ -20,7 +20,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from datasets_app.runs import export, lifecycle
+from datasets_app.runs import export
+from datasets_app.runs.holders import process_key
 from datasets_app.runs.isolation import die_with_parent
 from datasets_app.runs.worker import Worker
 
@@ -57,7 +58,7 @@ class Command(BaseCommand):
         name = options["worker_id"]
         Worker(
             # Host, pid and namespace stay in front: they let a worker on this host see that this one died.
-            worker_id=f"{lifecycle.process_key()}:{name}"[:100] if name else None,
+            worker_id=f"{process_key()}:{name}"[:100] if name else None,
             until_idle=options["batch"],
             handle_signals=True,
             export_thread=not options["no_exporter_thread"],

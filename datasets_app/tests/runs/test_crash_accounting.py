@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from datasets_app import services
 from datasets_app.models import RunChunk
-from datasets_app.runs import lifecycle
+from datasets_app.runs import holders, lifecycle
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker commits as it goes
 
@@ -74,10 +74,10 @@ def test_a_chunk_whose_holder_died_on_this_host_is_claimable_before_its_lease_ru
     dataset = make_dataset(items=[{"input": f"item {n}"} for n in range(3)])
     services.run_start(dataset=dataset, target_type="workflow", target_id="echo")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    here, dead_pid = lifecycle.process_key(), int(gone.stdout)
+    here, dead_pid = holders.process_key(), int(gone.stdout)
     host, _, namespace = here.split(":")
     dead_holder = f"{host}:{dead_pid}:{namespace}:abc123"
-    assert lifecycle.dead_local_holders(
+    assert holders.dead_local_holders(
         [
             dead_holder,
             f"{here}:live01",  # this very process
@@ -88,7 +88,8 @@ def test_a_chunk_whose_holder_died_on_this_host_is_claimable_before_its_lease_ru
     ) == [dead_holder]
 
     claim = lifecycle.claim_chunk(worker_id=dead_holder)
-    assert claim is not None and claim.chunk.lease_expires_at > timezone.now() + timedelta(seconds=1)
+    assert claim is not None and claim.chunk.lease_expires_at is not None
+    assert claim.chunk.lease_expires_at > timezone.now() + timedelta(seconds=1)
     assert lifecycle.claim_chunk(worker_id=f"{here}:new001") is not None  # its lease has time left: not a silence
     chunk = RunChunk.objects.get(pk=claim.chunk.pk)
     assert (chunk.lease_owner, chunk.attempts) == (f"{here}:new001", 2)
