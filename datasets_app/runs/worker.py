@@ -44,7 +44,7 @@ MAX_HELD = 8  # chunks held at once (the rest finish their last items)
 IDLE_POLL = 0.05  # seconds between looks for new work when idle (one indexed query)
 STATUS_POLL = 0.25  # seconds between looks at the status of the runs held (cancel)
 WRITE_BATCH_MAX = 500
-WRITE_GATHER = 0.02  # seconds a batch waits for more items while a chunk still starts items
+WRITE_GATHER = 0.05  # seconds a batch waits for more items while a chunk still starts items
 DRAIN_DB_PATIENCE = 10.0  # seconds a draining worker keeps retrying a database that is gone
 
 
