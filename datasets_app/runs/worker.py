@@ -135,9 +135,11 @@ class Worker:
         # Everything loaded so far (Django, the apps, the plugins) lives as long as
         # the process: move it out of the cyclic collector's sight. A full
         # collection otherwise walks all of it and stalls the event loop for
-        # ~130 ms here, with every item in flight.
-        gc.collect()
-        gc.freeze()
+        # ~130 ms here, with every item in flight. Once per process: freezing again
+        # for a later worker (tests, notebooks) would pin whatever lives then for good.
+        if not gc.get_freeze_count():
+            gc.collect()
+            gc.freeze()
         self.wake = asyncio.Event()
         self.write_queue: asyncio.Queue[tuple[ChunkRunner, Outcome]] = asyncio.Queue()
         self._control_thread = ThreadPoolExecutor(1, thread_name_prefix="db-control")
