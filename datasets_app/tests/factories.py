@@ -11,6 +11,7 @@ is one a real run could have left.
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from datasets_app import services
@@ -32,12 +33,15 @@ def make_run(
 ) -> DatasetRun:
     """A run of the dataset's items in `status`; a running one is ready for `add_result`."""
     target_type, target_id = target.split("/")
-    run = services.run_start(
-        dataset=dataset, target_type=target_type, target_id=target_id, scorer_ids=list(scorer_ids), **settings
-    )
-    if status != Status.PENDING:
-        while lifecycle.claim_chunk(worker_id=WORKER, run_id=run.pk):
-            pass
+    # Started and claimed in one transaction: a worker process polling the same
+    # database (the browser tests run one) never sees its chunks pending.
+    with transaction.atomic():
+        run = services.run_start(
+            dataset=dataset, target_type=target_type, target_id=target_id, scorer_ids=list(scorer_ids), **settings
+        )
+        if status != Status.PENDING:
+            while lifecycle.claim_chunk(worker_id=WORKER, run_id=run.pk):
+                pass
     if status not in (Status.PENDING, Status.RUNNING):
         end_run(run, status)
     run.refresh_from_db()
