@@ -48,11 +48,12 @@ WRITE_GATHER = 0.05  # seconds a batch waits for more items while a chunk still 
 DRAIN_DB_PATIENCE = 10.0  # seconds a draining worker keeps retrying a database that is gone
 
 
-def new_worker_id() -> str:
+def new_worker_id(name: str | None = None) -> str:
     """Identifies this process in chunk leases: host (for the humans reading
     admin), pid and PID namespace (so a worker on the same host can tell that
-    it died), and a random part."""
-    return f"{process_key()}:{uuid.uuid4().hex[:6]}"
+    it died), then `name` or a random part; at most the 100 characters a lease
+    owner holds."""
+    return f"{process_key()}:{name or uuid.uuid4().hex[:6]}"[:100]
 
 
 def _db_call[T](func: Callable[..., T], args: tuple, kwargs: dict) -> T:

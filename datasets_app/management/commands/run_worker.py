@@ -21,9 +21,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from datasets_app.runs import export
-from datasets_app.runs.holders import process_key
 from datasets_app.runs.isolation import die_with_parent
-from datasets_app.runs.worker import Worker
+from datasets_app.runs.worker import Worker, new_worker_id
 
 logger = logging.getLogger("datasets_app.worker")
 
@@ -55,10 +54,8 @@ class Command(BaseCommand):
             return self._supervise(options["processes"])
         if options["exporter"]:
             return self._export()
-        name = options["worker_id"]
         Worker(
-            # Host, pid and namespace stay in front: they let a worker on this host see that this one died.
-            worker_id=f"{process_key()}:{name}"[:100] if name else None,
+            worker_id=new_worker_id(options["worker_id"]),
             until_idle=options["batch"],
             handle_signals=True,
             export_thread=not options["no_exporter_thread"],
