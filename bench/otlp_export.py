@@ -332,9 +332,9 @@ def main() -> None:
 
         # The SDK retries a 503 inside the request (after ~1 s); the outbox's own
         # backoff then takes over. Shorten the latter so --fail-first stays quick.
-        from datasets_app.runs import export
+        from datasets_app.runs import outbox
 
-        export.BACKOFF_BASE_SECONDS, export.BACKOFF_MAX_SECONDS = 0.05, 1.0
+        outbox.BACKOFF_BASE_SECONDS, outbox.BACKOFF_MAX_SECONDS = 0.05, 1.0
 
         call_command("migrate", verbosity=0)
         started = time.perf_counter()

@@ -7,7 +7,7 @@ transaction (so a result never points at a trace that was lost, and an
 abandoned item leaves no trace anywhere), and the SDK's per-span machinery
 cost more than the rest of a cheap item. Ids follow W3C Trace Context (128-bit
 trace, 64-bit span). When OTEL_EXPORTER_OTLP_ENDPOINT is set, the stored
-traces are exported over OTLP/HTTP from an outbox (`export.py`).
+traces are exported over OTLP/HTTP from an outbox (`outbox.py`, drained by `export.py`).
 """
 
 import json

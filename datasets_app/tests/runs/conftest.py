@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from datasets_app.runs import export
+from datasets_app.runs import outbox
 
 
 class Receiver(ThreadingHTTPServer):
@@ -89,8 +89,8 @@ def receiver(monkeypatch, settings):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "10")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "playground-tests")
     settings.PLAYGROUND_OTEL_PROJECT = "evals-under-test"
-    monkeypatch.setattr(export, "BACKOFF_BASE_SECONDS", 0.01)
-    monkeypatch.setattr(export, "BACKOFF_MAX_SECONDS", 0.05)
+    monkeypatch.setattr(outbox, "BACKOFF_BASE_SECONDS", 0.01)
+    monkeypatch.setattr(outbox, "BACKOFF_MAX_SECONDS", 0.05)
     yield start
     for server in servers:
         server.shutdown()

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from datasets_app import services
 from datasets_app.models import RunChunk, Trace, TraceOutbox
-from datasets_app.runs import export, tracing
+from datasets_app.runs import export, outbox, tracing
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STATUS = {"unset": 0, "ok": 1, "error": 2}  # opentelemetry.proto.trace.v1.Status.StatusCode
@@ -133,8 +133,8 @@ def test_export_is_enabled_by_the_standard_endpoint_variables(monkeypatch):
 
 
 def test_backoff_doubles_up_to_its_cap():
-    assert [export.backoff_seconds(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
-    assert export.backoff_seconds(7) == export.backoff_seconds(50) == 60.0
+    assert [outbox.backoff_seconds(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert outbox.backoff_seconds(7) == outbox.backoff_seconds(50) == 60.0
 
 
 @pytest.mark.django_db
@@ -262,7 +262,7 @@ def test_a_database_error_is_logged_not_raised(receiver, monkeypatch):
     def broken(self):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(export.OutboxExporter, "_claim", broken)
+    monkeypatch.setattr(outbox.OutboxExporter, "_claim", broken)
     assert export.drain_outbox() == 0
     assert server.paths == []
     assert TraceOutbox.objects.get().attempts == 0
@@ -293,7 +293,7 @@ def test_a_malformed_stored_trace_is_kept_and_does_not_block_the_others(receiver
 @pytest.mark.django_db
 def test_a_large_batch_is_split_into_requests_each_trace_sent_once(receiver, monkeypatch):
     server = receiver()
-    monkeypatch.setattr(export, "MAX_REQUEST_BYTES", 3000)  # about two stored traces
+    monkeypatch.setattr(outbox, "MAX_REQUEST_BYTES", 3000)  # about two stored traces
     traces = [store_trace(n) for n in range(7)]
 
     assert export.drain_outbox() == 7
@@ -306,9 +306,9 @@ def test_a_large_batch_is_split_into_requests_each_trace_sent_once(receiver, mon
 @pytest.mark.django_db
 def test_a_claim_about_to_expire_hands_its_remaining_traces_back(receiver, monkeypatch):
     server = receiver()
-    monkeypatch.setattr(export, "MAX_REQUEST_BYTES", 1)  # one request per trace
+    monkeypatch.setattr(outbox, "MAX_REQUEST_BYTES", 1)  # one request per trace
     clock = iter([0.0, 0.0, 10_000.0])  # claimed; first request; then the lease is nearly over
-    monkeypatch.setattr(export, "_clock", lambda: next(clock))
+    monkeypatch.setattr(outbox, "_clock", lambda: next(clock))
     traces = [store_trace(n) for n in range(3)]
 
     assert export.drain_outbox() == 1
@@ -316,7 +316,7 @@ def test_a_claim_about_to_expire_hands_its_remaining_traces_back(receiver, monke
     left = list(TraceOutbox.objects.all())
     assert len(left) == 2
     assert all(row.attempts == 0 and row.next_attempt_at is None for row in left)  # due again, not failed
-    monkeypatch.setattr(export, "_clock", lambda: 0.0)
+    monkeypatch.setattr(outbox, "_clock", lambda: 0.0)
     assert drain_until_empty() == 2
     assert server.deliveries() == Counter({t.trace_id: 1 for t in traces})
 
@@ -368,7 +368,7 @@ def test_concurrent_drains_never_send_a_trace_twice(receiver):
 @pytest.mark.django_db(transaction=True)
 def test_the_export_loop_drains_as_traces_are_stored_and_survives_failures(receiver, monkeypatch):
     server = receiver(fail_first=1)
-    claim = export.OutboxExporter._claim
+    claim = outbox.OutboxExporter._claim
     failures = iter([OperationalError("database is locked"), DatabaseError("connection lost")])
 
     def flaky_claim(self):
@@ -377,7 +377,7 @@ def test_the_export_loop_drains_as_traces_are_stored_and_survives_failures(recei
             raise failure
         return claim(self)
 
-    monkeypatch.setattr(export.OutboxExporter, "_claim", flaky_claim)
+    monkeypatch.setattr(outbox.OutboxExporter, "_claim", flaky_claim)
     stop = threading.Event()
     loop = threading.Thread(
         target=export.run_exporter, args=(stop,), kwargs={"idle_wait": 0.02, "batch_size": 16}, daemon=True
@@ -433,10 +433,10 @@ def test_while_chunks_run_the_export_loop_works_a_twentieth_of_the_time(make_dat
         if batches == 3:  # the run's last chunk ends while the third batch is sent
             RunChunk.objects.filter(run=run).update(status=RunChunk.Status.DONE)
         if batches > 4:
-            return export.DrainResult()  # the outbox is empty
-        return export.DrainResult(claimed=16, exported=16)
+            return outbox.DrainResult()  # the outbox is empty
+        return outbox.DrainResult(claimed=16, exported=16)
 
-    monkeypatch.setattr(export.OutboxExporter, "drain_once", full_batch)
+    monkeypatch.setattr(outbox.OutboxExporter, "drain_once", full_batch)
     stop = RecordedStop(waits_before_stop=4)
     export.run_exporter(stop, idle_wait=0.5, batch_size=16)
 
