@@ -2,7 +2,6 @@
 collector, each once, with their spans intact, even when the collector refuses
 requests or several drains run at once."""
 
-import itertools
 import secrets
 import threading
 import time
@@ -403,45 +402,48 @@ def test_the_export_loop_drains_as_traces_are_stored_and_survives_failures(recei
     assert not TraceOutbox.objects.exists()
 
 
-class RecordedStop(threading.Event):
-    """The export loop's stop event, recording each wait instead of sleeping."""
+class FakeTimeStop(threading.Event):
+    """The export loop's stop event on a fake clock: a wait moves the clock on
+    instead of sleeping."""
 
-    def __init__(self, waits_before_stop: int):
+    def __init__(self):
         super().__init__()
-        self.waits: list[float] = []
-        self.waits_before_stop = waits_before_stop
+        self.now = 0.0
 
     def wait(self, timeout=None):
-        self.waits.append(timeout)
-        if len(self.waits) >= self.waits_before_stop:
-            self.set()
+        self.now += timeout or 0.0
         return self.is_set()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_while_chunks_run_the_export_loop_works_a_twentieth_of_the_time(make_dataset, monkeypatch):
+def test_while_chunks_run_each_export_batch_is_earned_by_resting_first(make_dataset, monkeypatch):
     dataset = make_dataset(items=[{"input": n} for n in range(3)])
     run = services.run_start(dataset=dataset, target_type="workflow", target_id="echo")
     RunChunk.objects.filter(run=run).update(status=RunChunk.Status.RUNNING)
-    moments = itertools.count(step=0.05)  # each batch takes 0.05 s on this clock
-    monkeypatch.setattr(export, "_clock", lambda: next(moments))
-    batches = 0
+    stop = FakeTimeStop()
+    monkeypatch.setattr(export, "_clock", lambda: stop.now)
+    batches_at: list[float] = []
 
-    def full_batch(self):
-        nonlocal batches
-        batches += 1
-        if batches == 3:  # the run's last chunk ends while the third batch is sent
+    def batch_of_50_ms(self):
+        batches_at.append(stop.now)
+        stop.now += 0.05
+        if len(batches_at) == 3:  # the run's last chunk ends while the third batch is sent
             RunChunk.objects.filter(run=run).update(status=RunChunk.Status.DONE)
-        if batches > 4:
+        if len(batches_at) == 5:
+            stop.set()
             return outbox.DrainResult()  # the outbox is empty
         return outbox.DrainResult(claimed=16, exported=16)
 
-    monkeypatch.setattr(outbox.OutboxExporter, "drain_once", full_batch)
-    stop = RecordedStop(waits_before_stop=4)
+    monkeypatch.setattr(outbox.OutboxExporter, "drain_once", batch_of_50_ms)
     export.run_exporter(stop, idle_wait=0.5, batch_size=16)
 
-    # Full batches: a rest of 19 × 0.05 s while a chunk runs, none once no chunk does.
-    assert stop.waits == pytest.approx([0.95, 0.95, 0, 0])
+    share = export.EXPORT_SHARE_WHILE_RUNNING
+    first = export.FIRST_BATCH_COST_GUESS_SECONDS * (1 / share - 1)  # the first batch is earned too
+    then = 0.05 * (1 / share - 1)  # each later one: the last batch's 50 ms, at the share
+    third = first + 2 * (0.05 + then)
+    assert batches_at == pytest.approx([first, first + 0.05 + then, third, third + 0.05, third + 0.1])
+    # (the last two back to back: the chunk ended while the third was sent)
+    assert 3 * 0.05 / (third + 0.05) <= share  # export's share of the time the run ran
 
 
 def test_the_exporter_thread_starts_only_when_export_is_enabled(monkeypatch):
