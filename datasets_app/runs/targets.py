@@ -23,6 +23,7 @@ from django.conf import settings
 from .clients import http_client, openai_client
 from .errors import TransientError
 from .registry import TargetOutput, register_target, requires_any_setting
+from .tracing import message_attributes
 
 __all__ = ["TransientError"]
 
@@ -175,10 +176,9 @@ def chat_messages(input: Any, context: Any) -> list[dict[str, Any]]:
 async def chat_model(input: Any, context: Any) -> Any:
     import openai
 
+    messages = chat_messages(input, context)
     try:
-        completion = await openai_client().chat.completions.create(
-            model=settings.OPENAI_MODEL, messages=chat_messages(input, context)
-        )
+        completion = await openai_client().chat.completions.create(model=settings.OPENAI_MODEL, messages=messages)
     except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError) as exc:
         raise TransientError(f"{type(exc).__name__}: {exc}") from exc
     except openai.APIStatusError as exc:
@@ -194,8 +194,14 @@ async def chat_model(input: Any, context: Any) -> Any:
             "totalTokens": completion.usage.total_tokens,
             "model": settings.OPENAI_MODEL,  # the price table's key (summary.usage_summary)
         }
+    answer = completion.choices[0].message.content
     return TargetOutput(
-        output=completion.choices[0].message.content,
+        output=answer,
         usage=usage,
-        attributes={"gen_ai.request.model": settings.OPENAI_MODEL, "gen_ai.response.model": completion.model},
+        attributes={
+            "gen_ai.request.model": settings.OPENAI_MODEL,
+            "gen_ai.response.model": completion.model,
+            **message_attributes("input", messages),
+            **message_attributes("output", [{"role": "assistant", "content": answer}]),
+        },
     )

@@ -137,6 +137,25 @@ def io_attributes(prefix: str, value: Any, encoded: str | None = None) -> dict:
     return {f"{prefix}.value": text, f"{prefix}.mime_type": mime_type}
 
 
+MAX_MESSAGES = 64  # chat messages per span (a long conversation keeps its first ones)
+
+
+def message_attributes(direction: str, messages: list[dict[str, Any]]) -> dict:
+    """Chat messages as OpenInference `llm.input_messages`/`llm.output_messages`
+    (flattened), so Phoenix and Langfuse show the conversation; contents capped."""
+    attributes: dict = {}
+    for index, message in enumerate(messages[:MAX_MESSAGES]):
+        prefix = f"llm.{direction}_messages.{index}.message"
+        content = message.get("content")
+        if content is not None:
+            text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, default=str)
+            attributes[f"{prefix}.content"] = (
+                text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+            )
+        attributes[f"{prefix}.role"] = str(message.get("role") or "")
+    return attributes
+
+
 def target_span_kind(target_type: str) -> str:
     return {"model": "LLM", "agent": "AGENT"}.get(target_type, "CHAIN")
 

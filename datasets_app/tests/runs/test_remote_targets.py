@@ -83,6 +83,16 @@ def test_chat_model_target_records_output_and_token_usage(make_dataset, run_work
     target = spans["target"]
     assert (target["openinference.span.kind"], target["llm.model_name"]) == ("LLM", "local-llama")
     assert (target["llm.token_count.prompt"], target["gen_ai.usage.output_tokens"]) == (11, 3)
+    # The conversation, as Phoenix and Langfuse show it.
+    conversation = [
+        (target[f"llm.{direction}_messages.{n}.message.role"], target[f"llm.{direction}_messages.{n}.message.content"])
+        for direction, n in (("input", 0), ("input", 1), ("output", 0))
+    ]
+    assert conversation == [
+        ("system", "Answer briefly."),
+        ("user", "What is the capital of France?"),
+        ("assistant", "Answer to: What is the capital of France?"),
+    ]
 
 
 def test_llm_judge_scores_through_the_same_openai_configuration(make_dataset, run_worker, server, settings):
