@@ -163,8 +163,9 @@ def run_exporter(
 
 
 def _runs_running() -> bool:
-    """Some worker is executing a chunk (an indexed look at the chunk queue)."""
-    return RunChunk.objects.filter(status=RunChunk.Status.RUNNING).exists()
+    """Some run has chunks being executed or waiting for a worker (an indexed look
+    at the chunk queue): a run just started counts before its first claim."""
+    return RunChunk.objects.filter(status__in=[RunChunk.Status.PENDING, RunChunk.Status.RUNNING]).exists()
 
 
 def start_exporter_thread(stop: threading.Event, *, idle_wait: float = 0.5) -> threading.Thread | None:

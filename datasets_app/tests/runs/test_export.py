@@ -418,8 +418,7 @@ class FakeTimeStop(threading.Event):
 @pytest.mark.django_db(transaction=True)
 def test_while_chunks_run_each_export_batch_is_earned_by_resting_first(make_dataset, monkeypatch):
     dataset = make_dataset(items=[{"input": n} for n in range(3)])
-    run = services.run_start(dataset=dataset, target_type="workflow", target_id="echo")
-    RunChunk.objects.filter(run=run).update(status=RunChunk.Status.RUNNING)
+    run = services.run_start(dataset=dataset, target_type="workflow", target_id="echo")  # its chunk is pending
     stop = FakeTimeStop()
     monkeypatch.setattr(export, "_clock", lambda: stop.now)
     batches_at: list[float] = []
@@ -427,6 +426,8 @@ def test_while_chunks_run_each_export_batch_is_earned_by_resting_first(make_data
     def batch_of_50_ms(self):
         batches_at.append(stop.now)
         stop.now += 0.05
+        if len(batches_at) == 1:  # a worker claims the chunk
+            RunChunk.objects.filter(run=run).update(status=RunChunk.Status.RUNNING)
         if len(batches_at) == 3:  # the run's last chunk ends while the third batch is sent
             RunChunk.objects.filter(run=run).update(status=RunChunk.Status.DONE)
         if len(batches_at) == 5:
