@@ -37,7 +37,8 @@ EXPORT_SHARE_WHILE_RUNNING = 0.025
 # What a batch is assumed to cost before one was timed while runs were running.
 FIRST_BATCH_COST_GUESS_SECONDS = 0.1
 
-_clock = time.monotonic  # batch times (a test replaces it)
+_clock = time.monotonic  # when to send the next batch (a test replaces it)
+_cpu_clock = time.thread_time  # what a batch cost: this thread's CPU (a test replaces it)
 
 
 def export_enabled() -> bool:
@@ -84,12 +85,13 @@ class Pacer:
     """Spaces the export loop's batches while runs are running.
 
     A batch is earned before it is sent: once runs are running, the loop rests
-    cost·(1/share − 1) before each batch, where cost is what the last batch
-    took while runs were running. Resting first (not after) means a short run
-    pays for no export at all and a long one for about `share` of its time.
-    Measured in a worker's own thread, a batch costs the run more than its
-    duration (its CPU competes with the event loop for the GIL), so paying
-    only afterwards slowed a 1.5 s run by a third.
+    cost·(1/share − 1) before each batch, where cost is the CPU time the last
+    batch took while runs were running (what competes with the run, in a
+    worker's own thread for the GIL; time spent waiting on a slow collector
+    costs the run nothing and does not lengthen the rest). Resting first (not
+    after) means a short run pays for no export at all and a long one for
+    about `share` of its time: paying only afterwards slowed a 1.5 s run by a
+    third.
     """
 
     def __init__(self, share: float = EXPORT_SHARE_WHILE_RUNNING):
@@ -107,9 +109,9 @@ class Pacer:
             self.next_batch_at = now + self.rest()
         return max(0.0, self.next_batch_at - now)
 
-    def batch_took(self, seconds: float) -> None:
+    def batch_took(self, cpu_seconds: float) -> None:
         if self.next_batch_at is not None:
-            self.cost = seconds
+            self.cost = cpu_seconds
             self.next_batch_at = _clock() + self.rest()
 
     def rest(self) -> float:
@@ -141,9 +143,9 @@ def run_exporter(
                 if rest > 0:
                     stop.wait(min(rest, idle_wait))  # and look again whether runs still run
                     continue
-                started = _clock()
+                started = _cpu_clock()
                 result = outbox.drain_once()
-                pacer.batch_took(_clock() - started)
+                pacer.batch_took(_cpu_clock() - started)
             except Exception:
                 errors += 1
                 wait = min(ERROR_WAIT_MAX_SECONDS, idle_wait * 2 ** (errors - 1))

@@ -2,6 +2,7 @@
 collector, each once, with their spans intact, even when the collector refuses
 requests or several drains run at once."""
 
+import itertools
 import secrets
 import threading
 import time
@@ -420,12 +421,14 @@ def test_while_chunks_run_each_export_batch_is_earned_by_resting_first(make_data
     dataset = make_dataset(items=[{"input": n} for n in range(3)])
     run = services.run_start(dataset=dataset, target_type="workflow", target_id="echo")  # its chunk is pending
     stop = FakeTimeStop()
+    cpu = itertools.count(step=0.02)  # each batch: 20 ms of CPU …
     monkeypatch.setattr(export, "_clock", lambda: stop.now)
+    monkeypatch.setattr(export, "_cpu_clock", lambda: next(cpu))
     batches_at: list[float] = []
 
-    def batch_of_50_ms(self):
+    def batch(self):
         batches_at.append(stop.now)
-        stop.now += 0.05
+        stop.now += 0.5  # … in 500 ms, most of it waiting on the collector
         if len(batches_at) == 1:  # a worker claims the chunk
             RunChunk.objects.filter(run=run).update(status=RunChunk.Status.RUNNING)
         if len(batches_at) == 3:  # the run's last chunk ends while the third batch is sent
@@ -435,16 +438,16 @@ def test_while_chunks_run_each_export_batch_is_earned_by_resting_first(make_data
             return outbox.DrainResult()  # the outbox is empty
         return outbox.DrainResult(claimed=16, exported=16)
 
-    monkeypatch.setattr(outbox.OutboxExporter, "drain_once", batch_of_50_ms)
+    monkeypatch.setattr(outbox.OutboxExporter, "drain_once", batch)
     export.run_exporter(stop, idle_wait=0.5, batch_size=16)
 
     share = export.EXPORT_SHARE_WHILE_RUNNING
     first = export.FIRST_BATCH_COST_GUESS_SECONDS * (1 / share - 1)  # the first batch is earned too
-    then = 0.05 * (1 / share - 1)  # each later one: the last batch's 50 ms, at the share
-    third = first + 2 * (0.05 + then)
-    assert batches_at == pytest.approx([first, first + 0.05 + then, third, third + 0.05, third + 0.1])
+    then = 0.02 * (1 / share - 1)  # each later one: the last batch's CPU, at the share
+    third = first + 2 * (0.5 + then)
+    assert batches_at == pytest.approx([first, first + 0.5 + then, third, third + 0.5, third + 1.0])
     # (the last two back to back: the chunk ended while the third was sent)
-    assert 3 * 0.05 / (third + 0.05) <= share  # export's share of the time the run ran
+    assert 3 * 0.02 / (third + 0.5) <= share  # export's share of the CPU while the run ran
 
 
 def test_the_exporter_thread_starts_only_when_export_is_enabled(monkeypatch):
