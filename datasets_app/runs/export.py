@@ -30,11 +30,12 @@ logger = logging.getLogger(__name__)
 
 # The export loop's longest wait after repeated database errors.
 ERROR_WAIT_MAX_SECONDS = 30.0
-# While runs are running, the export loop works at most this share of the time,
-# so export never slows a run by more than about this much; the backlog drains
+# While runs are running, the export loop's CPU time is at most this share of
+# the time, so export slows a run by about this much (a little more from a
+# worker's own thread, where it also contends for the GIL); the backlog drains
 # at full speed once they end. See `Pacer`.
 EXPORT_SHARE_WHILE_RUNNING = 0.025
-# What a batch is assumed to cost before one was timed while runs were running.
+# What a batch is assumed to cost (CPU seconds) before one was timed while runs were running.
 FIRST_BATCH_COST_GUESS_SECONDS = 0.1
 
 _clock = time.monotonic  # when to send the next batch (a test replaces it)
