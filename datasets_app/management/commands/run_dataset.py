@@ -19,8 +19,8 @@ from django.db import connection
 
 from datasets_app import services
 from datasets_app.exceptions import PlaygroundError
-from datasets_app.models import Dataset, DatasetRun
-from datasets_app.runs import registry, summary
+from datasets_app.models import Dataset, DatasetRun, Trace, TraceOutbox
+from datasets_app.runs import export, registry, summary
 from datasets_app.runs.worker import Worker
 
 
@@ -69,6 +69,8 @@ class Command(BaseCommand):
         run.refresh_from_db()
         scorers = summary.scorer_stats(run, pass_threshold=options["pass_threshold"])
         self._print_summary(run, scorers)
+        if export.export_enabled():
+            self._print_export(run)
         failing = self._gate(run, scorers, options["fail_under"])
         if failing:
             self.stderr.write(self.style.ERROR(failing))
@@ -125,6 +127,18 @@ class Command(BaseCommand):
                 mean = "—" if scorer.mean is None else f"{scorer.mean:.3f}"
                 rate = "—" if scorer.pass_rate is None else f"{scorer.pass_rate:.1%}"
                 self.stdout.write(f"{scorer.scorer_id:<24} {mean:>8} {rate:>10} {scorer.count:>8} {scorer.errors:>7}")
+
+    def _print_export(self, run: DatasetRun) -> None:
+        """Whether the run's traces reached the OTLP collector before this process ends."""
+        traced = Trace.objects.filter(run_id=run.pk).count()
+        waiting = TraceOutbox.objects.filter(trace__run_id=run.pk).count()
+        if not waiting:
+            self.stdout.write(f"\nTraces: all {traced} sent to the OTLP collector")
+            return
+        self.stdout.write(
+            f"\nTraces: {traced - waiting} of {traced} sent to the OTLP collector; {waiting} wait in the "
+            "outbox (the collector did not take them in time) and a running `manage.py run_worker` sends them"
+        )
 
     def _gate(self, run: DatasetRun, scorers: list[summary.ScorerStats], fail_under: float | None) -> str | None:
         if run.status != DatasetRun.Status.COMPLETED:

@@ -454,3 +454,27 @@ def test_the_exporter_thread_starts_only_when_export_is_enabled(monkeypatch):
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
     assert export.start_exporter_thread(threading.Event()) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_dataset_says_whether_its_traces_reached_the_collector(receiver, make_dataset, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    dataset = make_dataset(items=[{"input": n} for n in range(3)])
+
+    def run_dataset() -> str:
+        out = StringIO()
+        call_command("run_dataset", str(dataset.id), "--target", "workflow/echo", stdout=out, stderr=StringIO())
+        return out.getvalue()
+
+    receiver()
+    assert "Traces: all 3 sent to the OTLP collector" in run_dataset()
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0.5")  # the SDK's own retries end quickly
+    refusing = receiver(fail_first=10_000)
+    out = run_dataset()
+    assert "Traces: 0 of 3 sent to the OTLP collector; 3 wait in the outbox" in out
+    assert refusing.refused and not refusing.accepted
+    assert TraceOutbox.objects.count() == 3  # kept for a worker to send
